@@ -1,0 +1,66 @@
+# Build the book and run the tests from a fresh clone.
+#
+#   make venv    create .venv and install pfode with its [test,book] extras (only when needed)
+#   make book    execute the notebooks and build the HTML book into _build/html (fails on any warning)
+#   make test    unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
+#   make bench   run benchmarks/run_all.py (writes benchmarks/results.md)
+#   make clean   remove build outputs and test caches (keeps .venv)
+#
+# Only python3 (3.11) is needed. torch is installed first and pinned: torch==2.13.0 is the CPU
+# build; installing anything else first pulls several GB of CUDA wheels.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Must match the pin in pyproject.toml (checked by tests/test_environment.py).
+TORCH  := torch==2.13.0
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+# Reproducible, headless runs; let torch/BLAS choose their own thread counts.
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+unexport OMP_NUM_THREADS MKL_NUM_THREADS
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv book test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(TORCH)
+	$(PIP) install -e ".[test,book]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name pfode --display-name "Python (pfode)"
+	@touch $@
+
+# The execution cache only looks at code cells, so a change in lib/ would not re-run the
+# notebooks: drop the cache whenever a file of the library is newer than the last build.
+LIB_FILES := $(shell find lib -type f -name '*.py' 2>/dev/null)
+_build/.lib-stamp: $(LIB_FILES) pyproject.toml
+	rm -rf _build/.jupyter_cache
+	@mkdir -p _build && touch $@
+
+book: $(STAMP) _build/.lib-stamp
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	@rc=0; \
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile || rc=$$?; \
+	bash tests/run_notebooks.sh || rc=$$?; \
+	exit $$rc
+
+bench: $(STAMP)
+	@if [ -f benchmarks/run_all.py ]; then \
+		$(BIN)/python benchmarks/run_all.py; \
+	else \
+		echo "benchmarks/run_all.py does not exist yet: nothing to run."; \
+	fi
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

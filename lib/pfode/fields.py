@@ -1,0 +1,185 @@
+"""Exact velocity fields.
+
+Conventions (the book's Eq. (interp), fixed for the whole package)::
+
+    x_t = (1 - t) x0 + t eps,   t = 0 data,  t = 1 noise,  eps ~ N(0, I_n)
+    v(x, t) = E[eps - x0 | x_t = x]                       (PF-ODE, paper Eq. 1)
+
+A *field* is any callable ``v(x, t)`` taking ``x`` of shape ``(B, n)`` and ``t`` a float,
+a 0-d tensor, or a ``(B,)`` tensor, and returning ``(B, n)``. :class:`GaussianMixture`
+is the exact field of a Gaussian mixture, the ground truth the book checks every
+numerical claim against.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._checks import as_batch, check_time
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class GaussianMixture:
+    r"""Exact PF-ODE field of ``p0 = sum_k w_k N(mu_k, s_k^2 I)`` (book Eq. (gmm-velocity)).
+
+    Component ``k`` at time ``t`` is ``N((1-t) mu_k, Sigma_k(t) I)`` with
+    ``Sigma_k(t) = (1-t)^2 s_k^2 + t^2``. With responsibilities
+    ``r_k(x, t) ∝ w_k N(x; (1-t) mu_k, Sigma_k(t) I)`` (log-sum-exp),
+
+    .. math::
+        v(x,t) = \sum_k r_k \Big[\frac{t-(1-t)s_k^2}{\Sigma_k(t)}\,(x-(1-t)\mu_k) - \mu_k\Big].
+
+    One evaluation is two GEMMs, ``(B, n) x (n, K)`` for the squared distances and
+    ``(B, K) x (K, n)`` for the weighted means, so ``K`` in the thousands and ``n`` in the
+    tens of thousands are fine. With real images as ``means`` and a small common ``s`` this
+    is the "mixture of Gaussian neighbors" of Assumption 4.3.
+
+    Parameters
+    ----------
+    means : (K, n) tensor or array
+    stds : float or (K,) — the component standard deviations s_k > 0
+    weights : (K,) summing to one, or None for uniform weights
+    dtype : torch dtype of the stored parameters (float64 by default)
+    """
+
+    def __init__(self, means, stds, weights=None, *, dtype=torch.float64):
+        means = torch.as_tensor(means, dtype=dtype)
+        if means.dim() == 1:
+            raise ValueError(f"means must have shape (K, n); got shape {tuple(means.shape)} "
+                             "(for one component in dimension n use means[None])")
+        means = as_batch(means, "means")
+        K, n = means.shape
+        stds = torch.as_tensor(stds, dtype=dtype)
+        if stds.dim() == 0:
+            stds = stds.expand(K).clone()
+        if stds.shape != (K,):
+            raise ValueError(f"stds must be a scalar or have shape ({K},), got {tuple(stds.shape)}")
+        if not bool(torch.isfinite(stds).all()) or bool((stds <= 0).any()):
+            raise ValueError("stds must be finite and > 0 (a zero std makes v singular at t = 0)")
+        if weights is None:
+            weights = torch.full((K,), 1.0 / K, dtype=dtype)
+        weights = torch.as_tensor(weights, dtype=dtype)
+        if weights.shape != (K,):
+            raise ValueError(f"weights must have shape ({K},), got {tuple(weights.shape)}")
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+            raise ValueError("weights must be finite and >= 0")
+        if abs(float(weights.sum()) - 1.0) > 1e-6:
+            raise ValueError(f"weights must sum to one, got {float(weights.sum()):.8g}")
+        self.means, self.stds, self.weights = means, stds, weights
+        self._cache: dict = {}
+
+    @property
+    def n(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def K(self) -> int:
+        return self.means.shape[0]
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(K={self.K}, n={self.n}, dtype={self.means.dtype})"
+
+    # -- parameters in the dtype/device of the query, cached ----------------------------
+    def _params(self, like: torch.Tensor):
+        key = (like.dtype, like.device)
+        if key not in self._cache:
+            mu = self.means.to(like)
+            self._cache[key] = (mu, (mu * mu).sum(1),                       # (K, n), (K,)
+                                (self.stds.to(like)) ** 2,                    # (K,)
+                                torch.log(self.weights.to(like)))            # (K,) (-inf ok)
+        return self._cache[key]
+
+    def _time(self, t, x: torch.Tensor) -> torch.Tensor:
+        """t as a (1, 1) or (B, 1) tensor in x's dtype."""
+        check_time(t)
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.dim() == 0:
+            return t.reshape(1, 1)
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must be a scalar or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        return t[:, None]
+
+    def _terms(self, x, t):
+        """Shared quantities: logits (B,K), Sigma (.,K), <x,mu_k> (B,K), |x-m_k|^2 (B,K)."""
+        mu, mu2, s2, logw = self._params(x)
+        t = self._time(t, x)                                                  # (B|1, 1)
+        c = 1 - t                                                             # (B|1, 1)
+        sigma = c * c * s2 + t * t                                            # (B|1, K)
+        xmu = x @ mu.T                                                        # (B, K) GEMM
+        d2 = ((x * x).sum(1, keepdim=True) - 2 * c * xmu + c * c * mu2).clamp_min(0)  # (B, K)
+        logits = logw - 0.5 * self.n * torch.log(sigma) - 0.5 * d2 / sigma  # (B, K)
+        return mu, mu2, s2, t, c, sigma, xmu, d2, logits
+
+    # -- the public API -------------------------------------------------------------------
+    def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
+        """The exact PF-ODE velocity v(x, t), shape (B, n) (Eq. (gmm-velocity))."""
+        x = as_batch(x, "x", n=self.n)
+        mu, _, s2, t, c, sigma, _, _, logits = self._terms(x, t)
+        r = torch.softmax(logits, dim=1)                                      # (B, K)
+        a = (t - c * s2) / sigma                                              # (B|1, K)
+        coef_x = (r * a).sum(1, keepdim=True)                                 # (B, 1)
+        return coef_x * x - (r * (a * c + 1)) @ mu                            # (B, n) GEMM
+
+    __call__ = velocity
+
+    def log_prob(self, x: torch.Tensor, t=0.0) -> torch.Tensor:
+        """Exact log p_t(x), shape (B,): log-sum-exp over the components."""
+        x = as_batch(x, "x", n=self.n)
+        *_, logits = self._terms(x, t)
+        return torch.logsumexp(logits, dim=1) - 0.5 * self.n * LOG_2PI
+
+    def score(self, x: torch.Tensor, t) -> torch.Tensor:
+        """Exact score ∇_x log p_t(x), shape (B, n)."""
+        x = as_batch(x, "x", n=self.n)
+        mu, _, _, t, c, sigma, _, _, logits = self._terms(x, t)
+        r = torch.softmax(logits, dim=1)
+        return -(r / sigma).sum(1, keepdim=True) * x + c * ((r / sigma) @ mu)
+
+    def divergence(self, x: torch.Tensor, t) -> torch.Tensor:
+        r"""Exact ``div v = tr ∇_x v``, shape (B,), in closed form (Eq. (gmm-divergence)).
+
+        With ``u_k = a_k (x - m_k) - mu_k``, ``g_k = -(x - m_k)/Sigma_k`` and
+        ``gbar = sum_k r_k g_k``: ``tr ∇v = n sum_k r_k a_k + sum_k r_k u_k·g_k - v·gbar``.
+        """
+        x = as_batch(x, "x", n=self.n)
+        mu, mu2, s2, t, c, sigma, xmu, d2, logits = self._terms(x, t)
+        r = torch.softmax(logits, dim=1)
+        a = (t - c * s2) / sigma
+        # u_k . g_k = -(a_k d2_k - mu_k.(x - m_k)) / Sigma_k
+        ug = -(a * d2 - (xmu - c * mu2)) / sigma                              # (B, K)
+        both = torch.cat([r * (a * c + 1), r / sigma], dim=0) @ mu            # (2B, n) GEMM
+        B = x.shape[0]
+        v = (r * a).sum(1, keepdim=True) * x - both[:B]
+        gbar = -(r / sigma).sum(1, keepdim=True) * x + c * both[B:]
+        return self.n * (r * a).sum(1) + (r * ug).sum(1) - (v * gbar).sum(1)
+
+    def velocity_jvp(self, x: torch.Tensor, t, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``(v(x, t), ∇_x v(x, t) w)`` in closed form (Eq. (gmm-jacobian)), shapes (B, n).
+
+        ``∇v w = (sum_k r_k a_k) w + sum_k r_k beta_k u_k`` with
+        ``beta_k = (g_k - gbar)·w`` — the derivative of the responsibilities — and ``u_k``,
+        ``g_k`` as in :meth:`divergence`. Three GEMMs; no automatic differentiation.
+        """
+        x = as_batch(x, "x", n=self.n)
+        w = as_batch(w, "w", n=self.n)
+        mu, _, s2, t, c, sigma, _, _, logits = self._terms(x, t)
+        r = torch.softmax(logits, dim=1)
+        a = (t - c * s2) / sigma
+        gw = -((x * w).sum(1, keepdim=True) - c * (w @ mu.T)) / sigma        # g_k·w, (B, K)
+        beta = gw - (r * gw).sum(1, keepdim=True)                             # (B, K)
+        B = x.shape[0]
+        both = torch.cat([r * (a * c + 1), r * beta * (a * c + 1)], dim=0) @ mu  # (2B, n)
+        ra = (r * a).sum(1, keepdim=True)
+        v = ra * x - both[:B]
+        jw = ra * w + (r * beta * a).sum(1, keepdim=True) * x - both[B:]
+        return v, jw
+
+    def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``num`` exact samples of p0, shape (num, n), drawn through ``generator``."""
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise ValueError(f"num must be a positive integer, got {num!r}")
+        comp = torch.multinomial(self.weights, num, replacement=True, generator=generator)
+        eps = torch.randn(num, self.n, generator=generator, dtype=self.means.dtype)
+        return self.means[comp] + self.stds[comp, None] * eps

@@ -1,0 +1,262 @@
+"""Instability estimators for a map ``M`` (usually the generation map ``G``).
+
+Definitions (book chapter "Instability"; MATH.md §3):
+
+- intrinsic instability coefficient (Def. 2.2): ``λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖``;
+- instability coefficient under a finite perturbation (Prop. 2.1):
+  ``κ_M(z, Δ) = ‖M(z + Δ) − M(z)‖ / ‖Δ‖``;
+- geometric average (Def. 4.1): ``λ̄_M(z) = |det J_M(z)|^{1/n}``, which for the flow
+  map comes from Liouville's formula (Lemma D.1)
+  ``log|det J_G(z)| = ∫_1^0 div v(x_t, t) dt = log φ_n(z) − log p_G(G(z))``.
+
+A ``map_fn`` takes ``(B, n)`` and returns ``(B, n)``, row by row (e.g.
+``pfode.generation_map(field, method="rk4", steps=200)``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ._checks import as_batch, check_positive
+from .solvers import Field, TABLEAUS, _grid, integrate
+
+MapFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _directions(u, z: torch.Tensor, name: str = "u") -> torch.Tensor:
+    """Broadcast a direction (n,) or (B, n) to z's shape; reject zero directions."""
+    u = torch.as_tensor(u, dtype=z.dtype, device=z.device)
+    if u.dim() == 1:
+        u = u.expand_as(z)
+    u = as_batch(u, name, n=z.shape[1])
+    if u.shape[0] != z.shape[0]:
+        raise ValueError(f"{name} must have shape (n,) or ({z.shape[0]}, {z.shape[1]}), got {tuple(u.shape)}")
+    if bool((u.norm(dim=1) == 0).any()):
+        raise ValueError(f"{name} must be non-zero in every row")
+    return u
+
+
+def jvp(map_fn: MapFn, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(M(z), J_M(z) u)``, row by row.
+
+    Uses ``map_fn.jvp`` when the map has one (a :class:`~pfode.solvers.FlowMap` solves its
+    tangent equation), else forward-mode automatic differentiation (``torch.func.jvp``).
+    """
+    if hasattr(map_fn, "jvp"):
+        return map_fn.jvp(z, u)
+    return torch.func.jvp(map_fn, (z,), (u,))
+
+
+def directional_instability(map_fn: MapFn, z: torch.Tensor, u) -> torch.Tensor:
+    """λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖ (Def. 2.2), exact up to the solver, via one JVP. Shape (B,)."""
+    z = as_batch(z, "z")
+    u = _directions(u, z)
+    _, Ju = jvp(map_fn, z, u)
+    return Ju.norm(dim=1) / u.norm(dim=1)
+
+
+def instability_coefficient(map_fn: MapFn, z: torch.Tensor, delta) -> torch.Tensor:
+    """κ_M(z, Δ) = ‖M(z + Δ) − M(z)‖ / ‖Δ‖ (Prop. 2.1). Shape (B,).
+
+    ``z`` and ``z + Δ`` are solved in one batch, so an adaptive solver takes the same steps
+    for both and the difference is not polluted by two different step sequences.
+    """
+    z = as_batch(z, "z")
+    delta = _directions(delta, z, "delta")
+    out = map_fn(torch.cat([z, z + delta]))
+    B = z.shape[0]
+    return (out[B:] - out[:B]).norm(dim=1) / delta.norm(dim=1)
+
+
+def grid_points(xs, ys) -> torch.Tensor:
+    """The points of the grid ``xs × ys`` as (len(ys)·len(xs), 2), x varying fastest."""
+    xs, ys = torch.as_tensor(xs), torch.as_tensor(ys)
+    Y, X = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)
+
+
+def instability_fd(map_fn: MapFn, xs, ys, *, axis: str = "x",
+                   values: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The paper's finite-difference estimate on a uniform 2-D grid (Appendix E.1).
+
+    Solve ``M`` at every grid point (once, in one batch), then
+    ``λ_{ij} ≈ ‖M(z_{i,j+1}) − M(z_{ij})‖ / h`` along x (or along y for ``axis="y"``).
+    Returns shape ``(len(ys), len(xs) − 1)`` for x, ``(len(ys) − 1, len(xs))`` for y. Each
+    value approximates λ_M(·; e_axis) at the midpoint of its two grid points to O(h²).
+    ``values`` (shape (len(ys), len(xs), n)) skips the solve when M is known on the grid.
+    """
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    xs = torch.as_tensor(xs, dtype=torch.float64)
+    ys = torch.as_tensor(ys, dtype=torch.float64)
+    for name, g in (("xs", xs), ("ys", ys)):
+        if g.dim() != 1 or g.numel() < 2:
+            raise ValueError(f"{name} must be a 1-D grid with at least two points")
+        d = g[1:] - g[:-1]
+        if not bool((d > 0).all()) or float((d.max() - d.min()).abs()) > 1e-9 * float(d.abs().max()):
+            raise ValueError(f"{name} must be increasing and uniformly spaced")
+    if values is None:
+        values = map_fn(grid_points(xs, ys)).reshape(len(ys), len(xs), -1)
+    if axis == "x":
+        h = float(xs[1] - xs[0])
+        return (values[:, 1:] - values[:, :-1]).norm(dim=-1) / h
+    h = float(ys[1] - ys[0])
+    return (values[1:] - values[:-1]).norm(dim=-1) / h
+
+
+def jacobian(map_fn: MapFn, z: torch.Tensor) -> torch.Tensor:
+    """Full Jacobians J_M(z_b), shape (B, n, n), from n JVPs per point in one batch."""
+    z = as_batch(z, "z")
+    B, n = z.shape
+    zz = z.repeat_interleave(n, dim=0)                                        # (B·n, n)
+    ee = torch.eye(n, dtype=z.dtype, device=z.device).repeat(B, 1)            # (B·n, n)
+    _, cols = jvp(map_fn, zz, ee)                                             # (B·n, n)
+    return cols.reshape(B, n, n).transpose(1, 2)                              # J[:, i, j]
+
+
+def field_jacobian(field: Field, x: torch.Tensor, t) -> torch.Tensor:
+    """∇_x v(x, t), shape (B, n, n), from n JVPs per point in one batch (t a scalar)."""
+    return jacobian(lambda y: field(y, t), x)
+
+
+def jacobian_singular_values(map_fn: MapFn, z: torch.Tensor, k: Optional[int] = None) -> torch.Tensor:
+    """Singular values of J_M(z), descending, shape (B, n) or (B, k).
+
+    ``k=None``: the full spectrum from the full Jacobian (small n). ``k`` given: the top k
+    by implicitly restarted Lanczos (``scipy.sparse.linalg.svds``, ARPACK) on the operator
+    ``u ↦ J u`` (a JVP) and ``w ↦ Jᵀ w`` (a VJP), one point at a time (large n).
+    """
+    z = as_batch(z, "z")
+    if k is None:
+        return torch.linalg.svdvals(jacobian(map_fn, z))
+    n = z.shape[1]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+        raise ValueError(f"k must be an integer with 1 <= k < n = {n}, got {k!r}")
+    from scipy.sparse.linalg import LinearOperator, svds
+
+    out = []
+    for b in range(z.shape[0]):
+        zb = z[b:b + 1].detach().requires_grad_(True)
+        with torch.enable_grad():
+            out_b = map_fn(zb)                       # one graph, reused by every VJP below
+
+        def mv(u, zb=zb):
+            u = torch.as_tensor(np.ascontiguousarray(u).reshape(1, n), dtype=z.dtype)
+            return jvp(map_fn, zb.detach(), u)[1].detach().reshape(-1).numpy()
+
+        def rmv(w, zb=zb, out_b=out_b):
+            w = torch.as_tensor(np.ascontiguousarray(w).reshape(1, n), dtype=z.dtype)
+            g, = torch.autograd.grad(out_b, zb, w, retain_graph=True)
+            return g.detach().reshape(-1).numpy()
+
+        op = LinearOperator((n, n), matvec=mv, rmatvec=rmv, dtype=np.float64)
+        s = svds(op, k=k, return_singular_vectors=False, random_state=np.random.default_rng(0))
+        out.append(torch.as_tensor(np.sort(s)[::-1].copy(), dtype=z.dtype))
+    return torch.stack(out)
+
+
+def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
+               probes: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """div v(x, t) = tr ∇_x v, shape (B,).
+
+    ``trace="exact"``: the field's closed form if it has one (``field.divergence``), else
+    n JVPs. ``trace="hutchinson"``: ``εᵀ (∇v) ε`` averaged over ``probes`` (shape
+    (P, B, n), e.g. Rademacher or Gaussian), an unbiased estimate (Hutchinson 1989).
+    """
+    if trace == "exact":
+        if hasattr(field, "divergence"):
+            return field.divergence(x, t)
+        return torch.diagonal(field_jacobian(field, x, t), dim1=1, dim2=2).sum(1)
+    if trace == "hutchinson":
+        if probes is None:
+            raise ValueError("trace='hutchinson' needs probes of shape (P, B, n)")
+        P, B, n = probes.shape
+        xs = x.repeat(P, 1)                                                   # (P·B, n)
+        Je = jvp(lambda y: field(y, t), xs, probes.reshape(P * B, n))[1]      # one batched JVP
+        return (Je * probes.reshape(P * B, n)).sum(1).reshape(P, B).mean(0)
+    raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
+
+
+def log_det_jacobian(field: Field, z: torch.Tensor, *, method: str = "dopri5",
+                     steps: Optional[int] = None, rtol: Optional[float] = None,
+                     atol: Optional[float] = None, trace: str = "exact", num_probes: int = 1,
+                     generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(G(z), log|det J_G(z)|)`` by Liouville's formula (Lemma D.1).
+
+    Integrates the augmented system ``d/dt [x, ℓ] = [v(x, t), div v(x, t)]`` from t = 1 to
+    t = 0 with ℓ(1) = 0, so ``ℓ(0) = ∫_1^0 div v dt = log|det J_G(z)|``. The trace is exact
+    or a Hutchinson estimate with ``num_probes`` Rademacher probes drawn once from
+    ``generator`` (fixed along the path, as in FFJORD).
+    """
+    z = as_batch(z, "z", n=getattr(field, "n", None))
+    B, n = z.shape
+    probes = None
+    if trace == "hutchinson":
+        if isinstance(num_probes, bool) or not isinstance(num_probes, int) or num_probes < 1:
+            raise ValueError(f"num_probes must be a positive integer, got {num_probes!r}")
+        bits = torch.randint(0, 2, (num_probes, B, n), generator=generator)
+        probes = (2 * bits - 1).to(z.dtype)
+    elif trace != "exact":
+        raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
+
+    def augmented(y, t):
+        x = y[:, :n]
+        return torch.cat([field(x, t), divergence(field, x, t, trace=trace, probes=probes)[:, None]], 1)
+
+    y0 = torch.cat([z, torch.zeros(B, 1, dtype=z.dtype, device=z.device)], 1)
+    y1 = integrate(augmented, y0, _grid(1.0, 0.0, method, steps, None), method=method,
+                   rtol=rtol, atol=atol)
+    return y1[:, :n], y1[:, n]
+
+
+def log_std_normal(z: torch.Tensor) -> torch.Tensor:
+    """log φ_n(z), shape (B,)."""
+    return -0.5 * (z * z).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+
+
+def log_det_from_density(field, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log|det J_G(z)| = log φ_n(z) − log p_G(x) with x = G(z) (Lemma D.1, right-hand side).
+
+    Needs a field with an exact ``log_prob`` (e.g. :class:`GaussianMixture`).
+    """
+    z = as_batch(z, "z")
+    x = as_batch(x, "x", n=z.shape[1])
+    return log_std_normal(z) - field.log_prob(x, 0.0)
+
+
+def geometric_instability(log_det: torch.Tensor, n: int) -> torch.Tensor:
+    """λ̄ = |det J|^{1/n} = exp(log|det J| / n) (Def. 4.1)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return torch.exp(log_det / n)
+
+
+def path_constants(field: Field, x: torch.Tensor, *, steps: int = 100,
+                   direction: str = "invert") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-point Lipschitz and curvature constants (L, M) along an Euler path (Theorem 3.1).
+
+    Along the numerical path from ``x`` (t = 0 → 1 for ``"invert"``, 1 → 0 for
+    ``"generate"``) take ``L = max_t σ_max(∇_x v(x_t, t))`` (full Jacobian; small n) and
+    ``M = max_t ‖d²x/dt²‖`` with ``d²x/dt² = ∂_t v + (∇_x v) v``, a JVP of ``(x, t) ↦ v``
+    along ``(v, 1)``. These are the local constants on the path, not global suprema.
+    """
+    x = as_batch(x, "x", n=getattr(field, "n", None))
+    if direction not in ("invert", "generate"):
+        raise ValueError(f"direction must be 'invert' or 'generate', got {direction!r}")
+    t0, t1 = (0.0, 1.0) if direction == "invert" else (1.0, 0.0)
+    B, n = x.shape
+    L = torch.zeros(B, dtype=x.dtype)
+    M = torch.zeros(B, dtype=x.dtype)
+
+    def record(i, t, xt):
+        tt = torch.full((B,), t, dtype=x.dtype)
+        v, acc = torch.func.jvp(lambda y, s: field(y, s), (xt, tt), (field(xt, t), torch.ones_like(tt)))
+        J = field_jacobian(field, xt, t)                                      # (B, n, n)
+        L.copy_(torch.maximum(L, torch.linalg.matrix_norm(J, ord=2)))
+        M.copy_(torch.maximum(M, acc.norm(dim=1)))
+
+    integrate(field, x, _grid(t0, t1, "euler", steps, None), method="euler", callback=record)
+    return L, M

@@ -1,0 +1,177 @@
+"""The exact mixture field against closed forms and independent computations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import multivariate_normal
+
+import pfode
+
+F64 = torch.float64
+
+
+def three_gaussians(std=0.2):
+    return pfode.GaussianMixture([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], std)
+
+
+def random_mixture(K, n, seed=0, dtype=F64):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(K, n, generator=g, dtype=dtype)
+    stds = 0.1 + torch.rand(K, generator=g, dtype=dtype)
+    w = torch.rand(K, generator=g, dtype=dtype) + 0.1
+    return pfode.GaussianMixture(means, stds, w / w.sum())
+
+
+def brute_force_velocity(means, stds, weights, x, t):
+    """E[eps - x0 | x_t = x] per component from Gaussian conditioning, in numpy.
+
+    For one component (x0 ~ N(mu, s^2 I), eps ~ N(0, I)): x_t ~ N((1-t) mu, S I) with
+    S = (1-t)^2 s^2 + t^2, Cov(x0, x_t) = (1-t) s^2 I, Cov(eps, x_t) = t I, so
+    E[x0|x] = mu + (1-t) s^2 / S (x - (1-t) mu) and E[eps|x] = t / S (x - (1-t) mu).
+    """
+    out = np.zeros_like(x)
+    for i, xi in enumerate(x):
+        logr, cond = [], []
+        for mu, s, w in zip(means, stds, weights):
+            S = (1 - t) ** 2 * s ** 2 + t ** 2
+            logr.append(math.log(w) + multivariate_normal(mean=(1 - t) * mu, cov=S).logpdf(xi))
+            e_x0 = mu + (1 - t) * s ** 2 / S * (xi - (1 - t) * mu)
+            e_eps = t / S * (xi - (1 - t) * mu)
+            cond.append(e_eps - e_x0)
+        logr = np.array(logr)
+        r = np.exp(logr - logr.max())
+        r /= r.sum()
+        out[i] = (r[:, None] * np.array(cond)).sum(0)
+    return out
+
+
+@pytest.mark.parametrize("t", [0.0, 0.05, 0.3, 0.7, 1.0])
+def test_velocity_matches_gaussian_conditioning(t):
+    f = random_mixture(4, 3, seed=1)
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
+    ref = brute_force_velocity(f.means.numpy(), f.stds.numpy(), f.weights.numpy(), x.numpy(), t)
+    np.testing.assert_allclose(f.velocity(x, t).numpy(), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_endpoints():
+    f = random_mixture(5, 4, seed=3)
+    x = torch.randn(7, 4, generator=torch.Generator().manual_seed(4), dtype=F64)
+    torch.testing.assert_close(f(x, 0.0), -x)                                  # E[eps|x0] = 0
+    torch.testing.assert_close(f(x, 1.0), x - f.weights @ f.means)            # E[x0|x1] = mean
+
+
+def test_log_prob_matches_scipy():
+    f = random_mixture(3, 2, seed=5)
+    x = torch.randn(10, 2, generator=torch.Generator().manual_seed(6), dtype=F64)
+    for t in (0.0, 0.4, 1.0):
+        dens = sum(w * multivariate_normal((1 - t) * m, ((1 - t) ** 2 * s ** 2 + t ** 2)).pdf(x.numpy())
+                   for m, s, w in zip(f.means.numpy(), f.stds.numpy(), f.weights.numpy()))
+        np.testing.assert_allclose(f.log_prob(x, t).numpy(), np.log(dens), rtol=1e-12)
+
+
+def test_score_and_divergence_against_autograd():
+    f = random_mixture(6, 5, seed=7)
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(8), dtype=F64)
+    for t in (0.0, 0.2, 0.9):
+        grad = torch.func.vmap(torch.func.grad(lambda y: f.log_prob(y[None], t)[0]))(x)
+        torch.testing.assert_close(f.score(x, t), grad)
+        J = torch.func.vmap(torch.func.jacrev(lambda y: f.velocity(y[None], t)[0]))(x)
+        torch.testing.assert_close(f.divergence(x, t), J.diagonal(dim1=1, dim2=2).sum(1))
+
+
+def test_continuity_equation():
+    """d/dt log p_t(x_t) along the flow equals -div v (the continuity equation)."""
+    f = three_gaussians(0.5)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(9), dtype=F64)
+    t, h = 0.4, 1e-5
+    dlogp_dt = (f.log_prob(x, t + h) - f.log_prob(x, t - h)) / (2 * h)
+    lhs = dlogp_dt + (f.score(x, t) * f(x, t)).sum(1)                         # material derivative
+    torch.testing.assert_close(lhs, -f.divergence(x, t), rtol=1e-6, atol=1e-6)
+
+
+def test_per_sample_times_equal_scalar_times():
+    f = random_mixture(3, 4, seed=10)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(11), dtype=F64)
+    ts = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0], dtype=F64)
+    batched = f(x, ts)
+    looped = torch.cat([f(x[i:i + 1], float(ts[i])) for i in range(5)])
+    torch.testing.assert_close(batched, looped)
+
+
+def test_batched_equals_looped_float32():
+    f = random_mixture(8, 6, seed=12)
+    x = torch.randn(9, 6, generator=torch.Generator().manual_seed(13), dtype=torch.float32)
+    v = f(x, 0.3)
+    assert v.dtype == torch.float32
+    torch.testing.assert_close(v, torch.cat([f(x[i:i + 1], 0.3) for i in range(9)]))
+    torch.testing.assert_close(v.double(), f(x.double(), 0.3), rtol=1e-4, atol=1e-4)
+
+
+def test_sample_moments_and_determinism():
+    f = three_gaussians(0.3)
+    a = f.sample(200_000, generator=torch.Generator().manual_seed(0))
+    b = f.sample(200_000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    mean = f.weights @ f.means
+    cov = (f.weights[:, None, None] * (torch.einsum("ki,kj->kij", f.means, f.means)
+                                        + 0.09 * torch.eye(2, dtype=F64))).sum(0) - torch.outer(mean, mean)
+    se = (cov.diagonal() / 200_000).sqrt()
+    assert ((a.mean(0) - mean).abs() < 5 * se).all()
+    torch.testing.assert_close(torch.cov(a.T), cov, rtol=0.02, atol=0.02)
+
+
+@settings(max_examples=25, deadline=None)
+@given(std=st.floats(1e-3, 2.0), t=st.sampled_from([0.0, 1e-9, 0.5, 1 - 1e-9, 1.0]),
+       n=st.sampled_from([1, 3, 100, 10_000]), seed=st.integers(0, 10_000))
+def test_field_finite_everywhere(std, t, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    f = pfode.GaussianMixture(torch.randn(3, n, generator=g, dtype=F64), std)
+    x = 3 * torch.randn(4, n, generator=g, dtype=F64)
+    for out in (f(x, t), f.log_prob(x, t), f.divergence(x, t), f.score(x, t)):
+        assert torch.isfinite(out).all()
+
+
+def test_validation_errors():
+    with pytest.raises(ValueError, match="stds"):
+        pfode.GaussianMixture([[0.0, 0.0]], 0.0)
+    with pytest.raises(ValueError, match="stds"):
+        pfode.GaussianMixture([[0.0, 0.0]], -1.0)
+    with pytest.raises(ValueError, match="weights"):
+        pfode.GaussianMixture([[0.0], [1.0]], 1.0, [0.5, 0.6])
+    with pytest.raises(ValueError, match="weights"):
+        pfode.GaussianMixture([[0.0], [1.0]], 1.0, [1.5, -0.5])
+    with pytest.raises(ValueError, match="means"):
+        pfode.GaussianMixture([0.0, 1.0], 1.0)
+    with pytest.raises(ValueError, match="means"):
+        pfode.GaussianMixture([[float("nan"), 1.0]], 1.0)
+    f = three_gaussians()
+    with pytest.raises(ValueError, match="x"):
+        f(torch.zeros(3, 5, dtype=F64), 0.5)
+    with pytest.raises(ValueError, match="x"):
+        f(torch.zeros(3, dtype=F64), 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        f(torch.full((1, 2), float("nan"), dtype=F64), 0.5)
+    with pytest.raises(TypeError, match="x"):
+        f(np.zeros((1, 2)), 0.5)
+    for bad_t in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="t"):
+            f(torch.zeros(1, 2, dtype=F64), bad_t)
+    with pytest.raises(ValueError, match="t"):
+        f(torch.zeros(2, 2, dtype=F64), torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="num"):
+        f.sample(0)
+
+
+def test_closed_form_jvp_matches_autodiff():
+    f = random_mixture(7, 5, seed=14)
+    g = torch.Generator().manual_seed(15)
+    x = torch.randn(6, 5, generator=g, dtype=F64)
+    w = torch.randn(6, 5, generator=g, dtype=F64)
+    for t in (0.0, 0.3, 1.0, torch.rand(6, generator=g, dtype=F64)):
+        v, jw = f.velocity_jvp(x, t, w)
+        v_ad, jw_ad = torch.func.jvp(lambda y: f.velocity(y, t), (x,), (w,))
+        torch.testing.assert_close(v, v_ad)
+        torch.testing.assert_close(jw, jw_ad)

@@ -1,0 +1,210 @@
+"""Instability estimators against closed forms and against each other."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+
+import pfode
+
+F64 = torch.float64
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def three_gaussians(std=0.2):
+    return pfode.GaussianMixture([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], std)
+
+
+# ---- single Gaussian: G(z) = mu + s z, J = s I -----------------------------------------------
+@pytest.mark.parametrize("method", ["rk4", "dopri5"])
+def test_single_gaussian_every_estimator_gives_s(method):
+    s, n = 0.3, 4
+    f = pfode.GaussianMixture(torch.ones(1, n, dtype=F64), s)
+    G = pfode.generation_map(f, method=method, **({"steps": 100} if method == "rk4" else {}))
+    z = torch.randn(5, n, generator=gen(0), dtype=F64)
+    u = torch.randn(5, n, generator=gen(1), dtype=F64)
+    torch.testing.assert_close(pfode.directional_instability(G, z, u), torch.full((5,), s, dtype=F64))
+    torch.testing.assert_close(pfode.instability_coefficient(G, z, 0.5 * u), torch.full((5,), s, dtype=F64))
+    torch.testing.assert_close(pfode.jacobian_singular_values(G, z), torch.full((5, n), s, dtype=F64))
+    x, logdet = pfode.log_det_jacobian(f, z)
+    torch.testing.assert_close(logdet, torch.full((5,), n * math.log(s), dtype=F64))
+    torch.testing.assert_close(pfode.geometric_instability(logdet, n), torch.full((5,), s, dtype=F64))
+
+
+# ---- one dimension: G'(z) = phi(z) / p(G(z)) ---------------------------------------------------
+def test_one_dimensional_derivative_is_density_ratio():
+    f = pfode.GaussianMixture([[-1.5], [0.5], [2.0]], [0.3, 0.2, 0.4], [0.3, 0.5, 0.2])
+    G = pfode.generation_map(f, method="dopri5", rtol=1e-10, atol=1e-12)
+    z = torch.linspace(-2.5, 2.5, 9, dtype=F64)[:, None]
+    lam = pfode.directional_instability(G, z, torch.ones(1, dtype=F64))
+    ratio = norm.pdf(z[:, 0].numpy()) / f.log_prob(G(z), 0.0).exp().numpy()
+    np.testing.assert_allclose(lam.numpy(), ratio, rtol=1e-6)
+
+
+# ---- Liouville: three independent routes to log|det J_G| -----------------------------------
+def test_liouville_identity_in_dimension_ten():
+    g = gen(2)
+    n, K = 10, 6
+    f = pfode.GaussianMixture(2 * torch.randn(K, n, generator=g, dtype=F64), 0.3)
+    z = torch.randn(8, n, generator=g, dtype=F64)
+    x, logdet_trace = pfode.log_det_jacobian(f, z)                          # closed-form divergence
+    logdet_density = pfode.log_det_from_density(f, z, x)                    # exact mixture density
+    torch.testing.assert_close(logdet_trace, logdet_density, rtol=1e-6, atol=1e-6)
+    # generic exact trace (n JVPs) on a field that hides its closed-form divergence
+    plain = lambda y, t: f(y, t)
+    x2, logdet_jvp = pfode.log_det_jacobian(plain, z[:3], rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(logdet_jvp, logdet_density[:3], rtol=1e-5, atol=1e-5)
+    # the full Jacobian of the flow map
+    J = pfode.jacobian(pfode.generation_map(f, method="dopri5"), z[:3])
+    torch.testing.assert_close(torch.linalg.slogdet(J).logabsdet, logdet_density[:3], rtol=1e-6, atol=1e-6)
+
+
+def test_hutchinson_trace_is_unbiased():
+    g = gen(3)
+    f = pfode.GaussianMixture(torch.randn(4, 6, generator=g, dtype=F64), 0.4)
+    x = torch.randn(3, 6, generator=g, dtype=F64)
+    probes = (2 * torch.randint(0, 2, (4000, 3, 6), generator=g) - 1).to(F64)  # (P, B, n)
+    est = pfode.divergence(f, x, 0.5, trace="hutchinson", probes=probes)
+    exact = pfode.divergence(f, x, 0.5)
+    J = pfode.field_jacobian(f, x, 0.5)
+    # Rademacher variance: 2 * sum_{i != j} J_ij^2 (symmetrised); 5 standard errors
+    Js = 0.5 * (J + J.transpose(1, 2))
+    var = 2 * ((Js ** 2).sum((1, 2)) - (Js.diagonal(dim1=1, dim2=2) ** 2).sum(1))
+    assert ((est - exact).abs() <= 5 * (var / 4000).sqrt() + 1e-12).all()
+
+
+def test_hutchinson_log_det_close_to_exact():
+    g = gen(4)
+    f = pfode.GaussianMixture(torch.randn(3, 5, generator=g, dtype=F64), 0.5)
+    z = torch.randn(4, 5, generator=g, dtype=F64)
+    _, exact = pfode.log_det_jacobian(f, z)
+    _, est = pfode.log_det_jacobian(f, z, trace="hutchinson", num_probes=64, generator=gen(5),
+                                    rtol=1e-6, atol=1e-8)
+    assert (est - exact).abs().max() < 0.1 * exact.abs().max()
+
+
+# ---- Jacobians and spectra ---------------------------------------------------------------------
+def test_jacobian_matches_central_differences():
+    f = three_gaussians(0.3)
+    G = pfode.generation_map(f, method="rk4", steps=200)
+    z = torch.randn(4, 2, generator=gen(6), dtype=F64)
+    J = pfode.jacobian(G, z)
+    h = 1e-5
+    for j in range(2):
+        e = torch.zeros(2, dtype=F64)
+        e[j] = h
+        fd = (G(z + e) - G(z - e)) / (2 * h)
+        torch.testing.assert_close(J[:, :, j], fd, rtol=1e-6, atol=1e-6)
+
+
+def test_top_k_singular_values_by_lanczos_match_full_spectrum():
+    g = gen(7)
+    f = pfode.GaussianMixture(torch.randn(5, 6, generator=g, dtype=F64), 0.3)
+    G = pfode.generation_map(f, method="rk4", steps=20)
+    z = torch.randn(2, 6, generator=g, dtype=F64)
+    full = pfode.jacobian_singular_values(G, z)
+    top = pfode.jacobian_singular_values(G, z, k=2)
+    torch.testing.assert_close(top, full[:, :2], rtol=1e-8, atol=1e-10)
+
+
+def test_max_over_directions_is_top_singular_value():
+    f = three_gaussians()
+    G = pfode.generation_map(f, method="rk4", steps=200)
+    z = torch.randn(3, 2, generator=gen(8), dtype=F64)
+    J = pfode.jacobian(G, z)
+    U, S, Vh = torch.linalg.svd(J)
+    lam_top = pfode.directional_instability(G, z, Vh[:, 0, :])
+    torch.testing.assert_close(lam_top, S[:, 0])
+    angles = torch.linspace(0, math.pi, 64, dtype=F64)
+    dirs = torch.stack([angles.cos(), angles.sin()], 1)
+    for b in range(3):
+        lams = pfode.directional_instability(G, z[b:b + 1].expand(64, 2), dirs)
+        assert lams.max() <= S[b, 0] * (1 + 1e-10)
+
+
+# ---- finite differences, finite perturbations -------------------------------------------------
+def test_fd_on_grid_converges_to_jvp_at_midpoints_second_order():
+    """Inside a basin, where G is smooth on the scale of the grid (on a basin boundary the
+    peak of λ is narrower than any affordable h, and the FD averages over it)."""
+    f = three_gaussians(0.3)
+    G = pfode.generation_map(f, method="rk4", steps=100)
+    errs = []
+    for N in (11, 21):
+        xs = torch.linspace(1.0, 2.0, N, dtype=F64)
+        ys = torch.tensor([-1.2, -0.6], dtype=F64)
+        fd = pfode.instability_fd(G, xs, ys, axis="x")                       # (2, N-1)
+        mid = pfode.grid_points(0.5 * (xs[1:] + xs[:-1]), ys)
+        lam = pfode.directional_instability(G, mid, torch.tensor([1.0, 0.0], dtype=F64)).reshape(2, N - 1)
+        errs.append((fd - lam).abs().max().item())
+    assert errs[1] < errs[0] / 3          # O(h^2): halving h divides the error by ~4
+    fd_y = pfode.instability_fd(G, torch.tensor([0.0, 0.1], dtype=F64), torch.linspace(0, 0.2, 3, dtype=F64), axis="y")
+    assert fd_y.shape == (2, 2)
+
+
+def test_kappa_tends_to_lambda():
+    f = three_gaussians()
+    G = pfode.generation_map(f, method="rk4", steps=200)
+    z = torch.randn(4, 2, generator=gen(9), dtype=F64)
+    u = torch.randn(4, 2, generator=gen(10), dtype=F64)
+    u = u / u.norm(dim=1, keepdim=True)
+    lam = pfode.directional_instability(G, z, u)
+    gaps = [(pfode.instability_coefficient(G, z, eps * u) - lam).abs().max().item() for eps in (1e-2, 1e-3)]
+    assert gaps[1] < gaps[0] / 5          # first order in eps
+
+
+def test_batched_equals_looped_estimators():
+    f = three_gaussians()
+    G = pfode.generation_map(f, method="heun", steps=50)
+    z = torch.randn(4, 2, generator=gen(11), dtype=F64)
+    u = torch.tensor([1.0, 0.0], dtype=F64)
+    lam = pfode.directional_instability(G, z, u)
+    torch.testing.assert_close(lam, torch.cat([pfode.directional_instability(G, z[i:i + 1], u) for i in range(4)]))
+    sv = pfode.jacobian_singular_values(G, z)
+    torch.testing.assert_close(sv, torch.cat([pfode.jacobian_singular_values(G, z[i:i + 1]) for i in range(4)]))
+
+
+# ---- Theorem 3.1 path constants --------------------------------------------------------------
+def test_path_constants_single_gaussian_closed_form():
+    """For N(mu, s^2 I): ∇v = a(t) I with a = (t - (1-t)s^2)/Sigma, so L = max_t |a(t)|."""
+    s = 0.5
+    f = pfode.GaussianMixture(torch.zeros(1, 2, dtype=F64), s)
+    x = torch.randn(3, 2, generator=gen(12), dtype=F64)
+    L, M = pfode.path_constants(f, x, steps=50)
+    t = np.linspace(0, 1, 51)[:-1]                                           # Euler grid, left points
+    t = np.append(t, 1.0)
+    a = (t - (1 - t) * s ** 2) / ((1 - t) ** 2 * s ** 2 + t ** 2)
+    np.testing.assert_allclose(L.numpy(), np.abs(a).max(), rtol=1e-12)
+    assert (M > 0).all()
+
+
+# ---- validation ---------------------------------------------------------------------------------
+def test_validation_errors():
+    f = three_gaussians()
+    G = pfode.generation_map(f, method="euler", steps=5)
+    z = torch.zeros(2, 2, dtype=F64)
+    with pytest.raises(ValueError, match="u must be non-zero"):
+        pfode.directional_instability(G, z, torch.zeros(2, dtype=F64))
+    with pytest.raises(ValueError, match="delta must be non-zero"):
+        pfode.instability_coefficient(G, z, torch.zeros(2, 2, dtype=F64))
+    with pytest.raises(ValueError, match="u must have"):
+        pfode.directional_instability(G, z, torch.ones(3, 2, dtype=F64))
+    with pytest.raises(ValueError, match="axis"):
+        pfode.instability_fd(G, [0.0, 1.0], [0.0, 1.0], axis="z")
+    with pytest.raises(ValueError, match="xs must be increasing and uniformly spaced"):
+        pfode.instability_fd(G, [0.0, 1.0, 3.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="k must be"):
+        pfode.jacobian_singular_values(G, z, k=2)
+    with pytest.raises(ValueError, match="trace"):
+        pfode.log_det_jacobian(f, z, trace="approx")
+    with pytest.raises(ValueError, match="num_probes"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", num_probes=0)
+    with pytest.raises(ValueError, match="n must be"):
+        pfode.geometric_instability(torch.zeros(2), 0)
+    with pytest.raises(ValueError, match="unknown method"):
+        pfode.generation_map(f, method="midpoint")
+    with pytest.raises(ValueError, match="direction"):
+        pfode.path_constants(f, z, direction="sideways")

@@ -4,7 +4,7 @@ Conventions: ``x_t = (1 - t) x0 + t eps`` (t = 0 data, t = 1 noise), the PF-ODE
 ``dx/dt = v(x, t) = E[eps - x0 | x_t = x]``, the generation map ``G`` (t: 1 → 0) and the
 inversion ``F = G^{-1}`` (t: 0 → 1). Every function takes batched tensors ``(B, n)``.
 """
-from . import bounds
+from . import bounds, nb
 from . import stats
 from .fields import GaussianMixture
 from .instability import (

@@ -22,7 +22,7 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class GaussianMixture:
-    r"""Exact PF-ODE field of ``p0 = sum_k w_k N(mu_k, s_k^2 I)`` (book Eq. (gmm-velocity)).
+    r"""Exact PF-ODE field of ``p0 = sum_k w_k N(mu_k, s_k^2 I)`` (book Eq. eq-gmm-velocity).
 
     Component ``k`` at time ``t`` is ``N((1-t) mu_k, Sigma_k(t) I)`` with
     ``Sigma_k(t) = (1-t)^2 s_k^2 + t^2``. With responsibilities
@@ -114,7 +114,7 @@ class GaussianMixture:
 
     # -- the public API -------------------------------------------------------------------
     def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
-        """The exact PF-ODE velocity v(x, t), shape (B, n) (Eq. (gmm-velocity))."""
+        """The exact PF-ODE velocity v(x, t), shape (B, n) (book Eq. eq-gmm-velocity)."""
         x = as_batch(x, "x", n=self.n)
         mu, _, s2, t, c, sigma, _, _, logits = self._terms(x, t)
         r = torch.softmax(logits, dim=1)                                      # (B, K)
@@ -138,7 +138,7 @@ class GaussianMixture:
         return -(r / sigma).sum(1, keepdim=True) * x + c * ((r / sigma) @ mu)
 
     def divergence(self, x: torch.Tensor, t) -> torch.Tensor:
-        r"""Exact ``div v = tr ∇_x v``, shape (B,), in closed form (Eq. (gmm-divergence)).
+        r"""Exact ``div v = tr ∇_x v``, shape (B,), in closed form (book Eq. eq-gmm-divergence).
 
         With ``u_k = a_k (x - m_k) - mu_k``, ``g_k = -(x - m_k)/Sigma_k`` and
         ``gbar = sum_k r_k g_k``: ``tr ∇v = n sum_k r_k a_k + sum_k r_k u_k·g_k - v·gbar``.
@@ -156,7 +156,7 @@ class GaussianMixture:
         return self.n * (r * a).sum(1) + (r * ug).sum(1) - (v * gbar).sum(1)
 
     def velocity_jvp(self, x: torch.Tensor, t, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""``(v(x, t), ∇_x v(x, t) w)`` in closed form (Eq. (gmm-jacobian)), shapes (B, n).
+        r"""``(v(x, t), ∇_x v(x, t) w)`` in closed form (book Eq. eq-gmm-jacobian), shapes (B, n).
 
         ``∇v w = (sum_k r_k a_k) w + sum_k r_k beta_k u_k`` with
         ``beta_k = (g_k - gbar)·w`` — the derivative of the responsibilities — and ``u_k``,

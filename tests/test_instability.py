@@ -208,3 +208,28 @@ def test_validation_errors():
         pfode.generation_map(f, method="midpoint")
     with pytest.raises(ValueError, match="direction"):
         pfode.path_constants(f, z, direction="sideways")
+
+
+def test_projected_tangent_on_a_basin_boundary():
+    """At the symmetric boundary z = 0 of ±2 components, G(0) = 0 and G'(0) = φ(0)/p(0) ≈ e^198:
+    the projected tangent gets the log-gain right where the linear tangent cannot be resolved."""
+    f = pfode.GaussianMixture([[-2.0], [2.0]], 0.1)
+    G = pfode.generation_map(f, method="dopri5")
+    z = torch.zeros(1, 1, dtype=F64)
+    x, d, log_gain = G.log_jvp(z, torch.ones(1, 1, dtype=F64))
+    expected = pfode.log_std_normal(z) - f.log_prob(torch.zeros(1, 1, dtype=F64), 0.0)
+    assert float(expected) > 190
+    torch.testing.assert_close(log_gain, expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(d.abs(), torch.ones(1, 1, dtype=F64))
+    # jvp is exp(log_gain) times the unit direction, scaled by ‖u‖
+    _, Ju = G.jvp(z, 3 * torch.ones(1, 1, dtype=F64))
+    torch.testing.assert_close(Ju.abs().log()[:, 0], expected + math.log(3), rtol=1e-6, atol=0)
+
+
+def test_projected_and_linear_tangents_agree_where_both_work():
+    f = three_gaussians(0.3)
+    z = torch.randn(6, 2, generator=gen(13), dtype=F64)
+    u = torch.randn(6, 2, generator=gen(14), dtype=F64)
+    _, projected = pfode.generation_map(f, method="dopri5").jvp(z, u)
+    _, linear = pfode.generation_map(f, method="rk4", steps=400).jvp(z, u)
+    torch.testing.assert_close(projected, linear, rtol=1e-5, atol=1e-8)

@@ -191,9 +191,9 @@ class FlowMap:
     ``M(z)`` solves the PF-ODE; ``M.jvp(z, u)`` returns ``(M(z), J_M(z) u)`` by solving the
     variational equation ``d/dt [x, w] = [v(x, t), ∇_x v(x, t) w]`` with the same solver
     (``∇_x v · w`` from the field's closed-form ``velocity_jvp`` when it has one, else one
-    forward-mode JVP of the field). For a Runge–Kutta method this is
-    exactly the derivative of the discrete map; for adaptive methods the step control sees
-    ``w`` too, so the tangent is as accurate as the state.
+    forward-mode JVP of the field). For a Runge–Kutta method this is exactly the derivative
+    of the discrete map; adaptive methods solve it in projected form (:meth:`log_jvp`), so
+    the step control sees the tangent's direction and log-length too.
     """
 
     def __init__(self, field: Field, t0: float, t1: float, **solver):
@@ -215,22 +215,61 @@ class FlowMap:
         z = as_batch(z, "z", n=getattr(self.field, "n", None))
         return integrate(self.field, z, self._ts(), **self._options())
 
+    def _field_jvp(self, x, t, w):
+        closed_form = getattr(self.field, "velocity_jvp", None)
+        if closed_form is not None:
+            return closed_form(x, t, w)
+        return torch.func.jvp(lambda y: self.field(y, t), (x,), (w,))
+
     def jvp(self, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(M(z), J_M(z) u)``.
+
+        Fixed-step methods solve the linear tangent equation with the same Runge–Kutta
+        steps, which is exactly the derivative of the discrete map. Adaptive methods solve
+        the projected form of :meth:`log_jvp`, which stays well scaled where ‖J u‖ grows
+        by many orders of magnitude (a linear tangent then stalls the step control).
+        """
         z = as_batch(z, "z", n=getattr(self.field, "n", None))
         u = as_batch(u, "u", n=z.shape[1])
+        if self.solver.get("method", "dopri5") not in TABLEAUS:
+            x, d, log_gain = self.log_jvp(z, u)
+            return x, torch.exp(log_gain)[:, None] * u.norm(dim=1, keepdim=True) * d
         n = z.shape[1]
 
-        closed_form = getattr(self.field, "velocity_jvp", None)
-
         def tangent(y, t):
-            if closed_form is not None:
-                v, jw = closed_form(y[:, :n], t, y[:, n:])
-            else:
-                v, jw = torch.func.jvp(lambda x: self.field(x, t), (y[:, :n],), (y[:, n:],))
+            v, jw = self._field_jvp(y[:, :n], t, y[:, n:])
             return torch.cat([v, jw], 1)
 
         y = integrate(tangent, torch.cat([z, u], 1), self._ts(), **self._options())
         return y[:, :n], y[:, n:]
+
+    def log_jvp(self, z: torch.Tensor, u: torch.Tensor):
+        r"""``(M(z), d, log(‖J_M(z) u‖ / ‖u‖))`` with ``d`` the unit vector along ``J_M(z) u``.
+
+        Writing the tangent as ``w = e^ℓ d`` with ``‖d‖ = 1`` turns ``ẇ = A w``
+        (``A = ∇_x v(x(t), t)``) into the projected equation (book Eq. eq-projected-tangent)
+
+        .. math:: \dot d = A d - (d^\top A d)\, d, \qquad \dot\ell = d^\top A d,
+
+        whose components all stay of order one, so that an adaptive solver controls the
+        error of the direction and of the log-length, not of a number of size 1e20.
+        """
+        z = as_batch(z, "z", n=getattr(self.field, "n", None))
+        u = as_batch(u, "u", n=z.shape[1])
+        if bool((u.norm(dim=1) == 0).any()):
+            raise ValueError("u must be non-zero in every row")
+        n = z.shape[1]
+
+        def projected(y, t):
+            x, d = y[:, :n], y[:, n:2 * n]
+            v, ad = self._field_jvp(x, t, d)
+            rate = (d * ad).sum(1, keepdim=True) / (d * d).sum(1, keepdim=True)  # dᵀAd, (B, 1)
+            return torch.cat([v, ad - rate * d, rate], 1)
+
+        y0 = torch.cat([z, u / u.norm(dim=1, keepdim=True), torch.zeros_like(z[:, :1])], 1)
+        y = integrate(projected, y0, self._ts(), **self._options())
+        d = y[:, n:2 * n]
+        return y[:, :n], d / d.norm(dim=1, keepdim=True), y[:, 2 * n]
 
     def __repr__(self) -> str:
         return f"FlowMap({self.field!r}, t: {self.t0} -> {self.t1}, {self.solver})"

@@ -1,0 +1,626 @@
+"""Restoration SDEs with exact scores: SGM, IR-SDE, coefficient-decoupled OU, bridge, D³GM.
+
+Conventions of this module (book Part V; they differ from the PF-ODE chapters on purpose):
+time ``t ∈ [0, T]`` runs from data (``t = 0``) to the terminal law (``t = T``); ``mu`` is the
+low-quality measurement, living in the same space as ``x``. Every forward process here is
+linear, so that conditionally on the clean ``x0``
+
+    x_t | x0 ~ N(a_t x0 + b_t mu, v_t I)                        (book Eq. eq-ch11-affine)
+
+and a Gaussian-mixture law of ``x0`` is carried to a Gaussian mixture at every ``t``. That
+gives the exact score ``∇ log p_t`` of every family, so the samplers below isolate the
+dynamics from any network error.
+
+- Schedules: :class:`ThetaSchedule` (``linear``, ``quadratic``, ``log``, ``cosine``), with the
+  integral ``θ̄_t = ∫_0^t θ`` in closed form.
+- Processes (each with ``drift(x, t, mu)``, ``diffusion(t)``, ``marginal(x0, t, mu)``):
+  :class:`VP` (SGM), :class:`IRSDE`, :class:`DecoupledOU`, :class:`Bridge` (I²SB-style),
+  :class:`D3GM` (Eq. eq-ch11-d3gm).
+- Laws: :class:`Mixture` (full covariances, means and weights may depend on the batch row),
+  :func:`posterior` (mixture prior, linear measurement), :func:`marginal_mixture`.
+- Samplers: :func:`euler_maruyama` (reverse SDE, Eq. eq-ch11-reverse), :func:`forward_em`
+  (forward SDE), :func:`pf_ode_field` / :func:`pf_ode` (probability-flow ODE through
+  :func:`pfode.integrate`), :func:`tdd_lower_bound` (Prop. prop-ch11-tdd).
+
+Randomness: every Euler–Maruyama path ``i`` draws its noise from its own generator seeded
+``seed + i`` (:func:`path_noise`), so sample ``i`` does not depend on the batch size.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Callable, Optional
+
+import torch
+
+from ._checks import as_batch, check_positive, check_steps
+
+LOG_2PI = math.log(2 * math.pi)
+KINDS = ("linear", "quadratic", "log", "cosine")
+_COS_S = 0.008                                   # IR-SDE / improved-DDPM cosine offset
+_COS_C = math.pi / (2 * (1 + _COS_S))
+_LOG_A = math.e - 1.0
+
+
+def _scalar_time(t, T: float, name: str = "t") -> float:
+    t = float(t)
+    if not math.isfinite(t) or t < 0 or t > T * (1 + 1e-12):
+        raise ValueError(f"{name} must lie in [0, T] = [0, {T:g}], got {t}")
+    return t
+
+
+# ----------------------------------------------------------------------------------------
+# θ schedules
+# ----------------------------------------------------------------------------------------
+def _shape(kind: str, s: float) -> tuple[float, float]:
+    """(φ(s), Φ(s) = ∫_0^s φ) of the unit-interval schedule shape (book Eq. eq-ch11-schedules)."""
+    if kind == "linear":
+        return s, s * s / 2
+    if kind == "quadratic":
+        return s * s, s ** 3 / 3
+    if kind == "log":
+        u = 1 + _LOG_A * s
+        return math.log(u), (u * math.log(u) - _LOG_A * s) / _LOG_A
+    # cosine: φ(s) = 1 - f(s)/f(0), f(s) = cos²(c (s + s0)), the IR-SDE θ schedule
+    f0 = math.cos(_COS_C * _COS_S) ** 2
+    phi = 1 - math.cos(_COS_C * (s + _COS_S)) ** 2 / f0
+    integral = s - (s / 2 + (math.sin(2 * _COS_C * (s + _COS_S)) - math.sin(2 * _COS_C * _COS_S))
+                    / (4 * _COS_C)) / f0
+    return phi, integral
+
+
+class ThetaSchedule:
+    r"""Mean-reversion speed ``θ_t = θ_min + scale · φ(t/T)`` on ``[0, T]`` (Eq. eq-ch11-schedules).
+
+    Shapes ``φ`` on ``[0, 1]``: ``linear`` ``s``; ``quadratic`` ``s²``; ``log``
+    ``log(1 + (e-1)s)``; ``cosine`` ``1 - cos²(c(s+s0))/cos²(c s0)`` (IR-SDE's schedule,
+    ``s0 = 0.008``, ``c = π/(2(1+s0))``). The integral ``θ̄_t = θ_min t + scale·T·Φ(t/T)`` is
+    in closed form for each shape. :meth:`terminal` picks ``scale`` so that
+    ``exp(-θ̄_T) = target`` (IR-SDE's choice, ``target = 0.01``).
+    """
+
+    def __init__(self, kind: str = "cosine", scale: float = 1.0, T: float = 1.0, theta_min: float = 0.0):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        check_positive(scale, "scale")
+        check_positive(T, "T")
+        check_positive(theta_min, "theta_min", allow_zero=True)
+        self.kind, self.scale, self.T, self.theta_min = kind, float(scale), float(T), float(theta_min)
+
+    @classmethod
+    def terminal(cls, kind: str = "cosine", target: float = 0.01, T: float = 1.0,
+                 theta_min: float = 0.0) -> "ThetaSchedule":
+        """The schedule of shape ``kind`` with ``exp(-θ̄_T) = target``."""
+        if not (0 < float(target) < 1):
+            raise ValueError(f"target must lie in (0, 1), got {target}")
+        check_positive(T, "T")
+        rest = -math.log(target) - theta_min * T
+        if rest <= 0:
+            raise ValueError("theta_min alone already reaches the target; lower theta_min")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        return cls(kind, rest / (T * _shape(kind, 1.0)[1]), T, theta_min)
+
+    def __repr__(self):
+        return f"ThetaSchedule({self.kind!r}, scale={self.scale:.4g}, T={self.T:g}, theta_min={self.theta_min:g})"
+
+    def theta(self, t) -> float:
+        """θ_t."""
+        t = _scalar_time(t, self.T)
+        return self.theta_min + self.scale * _shape(self.kind, t / self.T)[0]
+
+    def theta_bar(self, t) -> float:
+        """θ̄_t = ∫_0^t θ_s ds, closed form."""
+        t = _scalar_time(t, self.T)
+        return self.theta_min * t + self.scale * self.T * _shape(self.kind, t / self.T)[1]
+
+
+# ----------------------------------------------------------------------------------------
+# Gaussian mixtures with full covariances and row-dependent means / weights
+# ----------------------------------------------------------------------------------------
+class Mixture:
+    r"""``p(x) = Σ_k w_k N(x; m_k, C_k)`` with exact log-density, score and sampling.
+
+    ``means`` is ``(K, n)`` or ``(B, K, n)`` (one mixture per batch row, as for a posterior
+    given measurement ``y_i``); ``covs`` is a float (``s² I``), ``(K,)`` (``s_k² I``) or
+    ``(K, n, n)``; ``log_weights`` is ``(K,)`` or ``(B, K)`` (normalised here). The score is
+    ``∇log p = -Σ_k r_k C_k^{-1}(x - m_k)`` with responsibilities ``r_k`` (log-sum-exp).
+    """
+
+    def __init__(self, means, covs, log_weights=None, *, dtype=torch.float64):
+        means = torch.as_tensor(means, dtype=dtype)
+        if means.dim() not in (2, 3):
+            raise ValueError(f"means must have shape (K, n) or (B, K, n), got {tuple(means.shape)}")
+        if not bool(torch.isfinite(means).all()):
+            raise ValueError("means contains NaN or inf")
+        K, n = means.shape[-2:]
+        covs = torch.as_tensor(covs, dtype=dtype)
+        eye = torch.eye(n, dtype=dtype)
+        if covs.dim() == 0:
+            covs = covs * eye.expand(K, n, n)
+        elif covs.dim() == 1:
+            if covs.shape != (K,):
+                raise ValueError(f"covs must be a scalar, ({K},) or ({K}, {n}, {n}), got {tuple(covs.shape)}")
+            covs = covs[:, None, None] * eye
+        if covs.shape != (K, n, n):
+            raise ValueError(f"covs must be a scalar, ({K},) or ({K}, {n}, {n}), got {tuple(covs.shape)}")
+        # one covariance for all components (a mixture of Gaussian neighbours and its posteriors
+        # and marginals): factor it once, Mahalanobis distances by GEMMs instead of K solves
+        shared = bool(torch.equal(covs, covs[:1].expand_as(covs)))
+        try:
+            chol = torch.linalg.cholesky(covs[:1] if shared else covs)          # (K|1, n, n)
+        except RuntimeError as e:  # pragma: no cover - message depends on torch
+            raise ValueError("covs must be symmetric positive definite") from e
+        if log_weights is None:
+            log_weights = torch.full((K,), -math.log(K), dtype=dtype)
+        log_weights = torch.as_tensor(log_weights, dtype=dtype)
+        if log_weights.shape[-1] != K or log_weights.dim() not in (1, 2):
+            raise ValueError(f"log_weights must have shape ({K},) or (B, {K}), got {tuple(log_weights.shape)}")
+        if bool(torch.isnan(log_weights).any()):
+            raise ValueError("log_weights contains NaN")
+        self.means, self.covs, self.chol = means, covs, chol
+        self.log_weights = log_weights - torch.logsumexp(log_weights, -1, keepdim=True)
+        self._prec = torch.cholesky_inverse(chol)                                # (K|1, n, n)
+        self._logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)  # (K|1,)
+        if shared:
+            chol, self._prec = chol.expand(K, n, n), self._prec.expand(K, n, n)
+            self._logdet = self._logdet.expand(K)
+        self.chol = chol
+        self._shared = shared
+
+    @classmethod
+    def from_gaussian_mixture(cls, gm) -> "Mixture":
+        """The law ``p0`` of a :class:`pfode.GaussianMixture` (isotropic components)."""
+        return cls(gm.means, gm.stds ** 2, torch.log(gm.weights))
+
+    @property
+    def n(self) -> int:
+        return self.means.shape[-1]
+
+    @property
+    def K(self) -> int:
+        return self.means.shape[-2]
+
+    def __repr__(self):
+        return f"Mixture(K={self.K}, n={self.n}, batched={self.means.dim() == 3})"
+
+    def _check_x(self, x):
+        x = as_batch(x, "x", n=self.n)
+        for name, a, d in (("means", self.means, 3), ("log_weights", self.log_weights, 2)):
+            if a.dim() == d and a.shape[0] != x.shape[0]:
+                raise ValueError(f"x has {x.shape[0]} rows but the mixture's {name} has {a.shape[0]}")
+        return x
+
+    def _shared_terms(self, x):
+        """(Q x (B, n), Q m_k (.., K, n), logits (B, K)) when all covariances are equal."""
+        Q = self._prec[0]
+        Qx = x @ Q                                                               # (B, n)
+        Qm = self.means @ Q                                                      # (K|B,K, n)
+        if self.means.dim() == 2:
+            cross = Qx @ self.means.T                                            # (B, K) GEMM
+        else:
+            cross = torch.einsum("bn,bkn->bk", Qx, self.means)
+        maha = ((x * Qx).sum(1, keepdim=True) - 2 * cross + (self.means * Qm).sum(-1)).clamp_min(0)
+        logits = self.log_weights - 0.5 * (maha + self._logdet + self.n * LOG_2PI)
+        return Qx, Qm, logits
+
+    def _logits(self, x):
+        if self._shared:
+            return None, self._shared_terms(x)[2]
+        diff = x[:, None, :] - self.means                                        # (B, K, n)
+        sol = torch.linalg.solve_triangular(self.chol[:, None], diff.transpose(0, 1)[..., None],
+                                            upper=False)[..., 0].transpose(0, 1)  # (B, K, n)
+        maha = (sol * sol).sum(-1)                                               # (B, K)
+        logits = self.log_weights - 0.5 * (maha + self._logdet + self.n * LOG_2PI)
+        return diff, logits
+
+    def affine(self, a: float, shift=None, v: float = 0.0) -> "Mixture":
+        """The law of ``a X + shift + √v ξ`` (``shift`` ``(n,)`` or ``(B, n)``): component ``k``
+        becomes ``N(a m_k + shift, a² C_k + v I)`` (book Eq. eq-ch11-mixture-marginal)."""
+        means = a * self.means
+        if shift is not None:
+            shift = torch.as_tensor(shift, dtype=means.dtype)
+            means = means + (shift[:, None, :] if shift.dim() == 2 else shift)
+        covs = a * a * self.covs + v * torch.eye(self.n, dtype=means.dtype)
+        return Mixture(means, covs, self.log_weights)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact ``log p(x)``, shape (B,)."""
+        x = self._check_x(x)
+        return torch.logsumexp(self._logits(x)[1], dim=1)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact ``∇_x log p(x)``, shape (B, n)."""
+        x = self._check_x(x)
+        if self._shared:
+            Qx, Qm, logits = self._shared_terms(x)
+            r = torch.softmax(logits, dim=1)                                     # (B, K)
+            rQm = r @ Qm if Qm.dim() == 2 else (r[..., None] * Qm).sum(1)        # (B, n)
+            return rQm - Qx
+        diff, logits = self._logits(x)
+        r = torch.softmax(logits, dim=1)                                         # (B, K)
+        pd = torch.einsum("kij,bkj->bki", self._prec, diff)                      # (B, K, n)
+        return -(r[..., None] * pd).sum(1)
+
+    def mean(self) -> torch.Tensor:
+        """The mixture mean, ``(n,)`` or ``(B, n)``."""
+        w = self.log_weights.exp()
+        return (w[..., None] * self.means).sum(-2)
+
+    def sample(self, num: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``num`` samples (one per row when the mixture is batched), shape (num, n)."""
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise ValueError(f"num must be a positive integer, got {num!r}")
+        w = self.log_weights.exp()
+        if w.dim() == 2:
+            if w.shape[0] != num:
+                raise ValueError(f"num must equal the batch size {w.shape[0]} of a batched mixture")
+            comp = torch.multinomial(w, 1, generator=generator)[:, 0]
+        else:
+            comp = torch.multinomial(w, num, replacement=True, generator=generator)
+        eps = torch.randn(num, self.n, generator=generator, dtype=self.means.dtype)
+        m = self.means[torch.arange(num), comp] if self.means.dim() == 3 else self.means[comp]
+        return m + (self.chol[comp] @ eps[..., None])[..., 0]
+
+
+def posterior(prior: Mixture, A, noise_std: float, y: torch.Tensor) -> Mixture:
+    r"""Posterior of ``x0 ~ prior`` given ``y = A x0 + noise_std · ε`` (Eq. eq-ch11-posterior).
+
+    Component ``k`` is conditioned as a Gaussian: ``S_k = A C_k Aᵀ + σ² I``,
+    ``G_k = C_k Aᵀ S_k^{-1}``, mean ``m_k + G_k (y - A m_k)``, covariance ``C_k - G_k A C_k``,
+    weight ``∝ w_k N(y; A m_k, S_k)``. ``A`` is a dense ``(m, n)`` matrix, ``y`` is ``(B, m)``;
+    the result is a batched :class:`Mixture` (one posterior per row of ``y``).
+    """
+    if prior.means.dim() != 2 or prior.log_weights.dim() != 1:
+        raise ValueError("prior must be an unbatched Mixture")
+    A = torch.as_tensor(A, dtype=prior.means.dtype)
+    if A.dim() != 2 or A.shape[1] != prior.n:
+        raise ValueError(f"A must have shape (m, {prior.n}), got {tuple(A.shape)}")
+    check_positive(noise_std, "noise_std")
+    y = as_batch(y, "y", n=A.shape[0]).to(prior.means.dtype)
+    m = A.shape[0]
+    S = A @ prior.covs @ A.T + noise_std ** 2 * torch.eye(m, dtype=A.dtype)     # (K, m, m)
+    G = prior.covs @ A.T @ torch.linalg.inv(S)                                   # (K, n, m)
+    resid = y[:, None, :] - prior.means @ A.T                                    # (B, K, m)
+    means = prior.means + torch.einsum("knm,bkm->bkn", G, resid)                # (B, K, n)
+    covs = prior.covs - G @ A @ prior.covs
+    covs = 0.5 * (covs + covs.transpose(-1, -2))
+    like = Mixture(prior.means @ A.T, S, prior.log_weights)
+    _, logits = like._logits(y)                                                  # (B, K)
+    return Mixture(means, covs, logits)
+
+
+# ----------------------------------------------------------------------------------------
+# Forward processes
+# ----------------------------------------------------------------------------------------
+class LinearSDE:
+    """Base: ``dx = f(x, t, mu) dt + g(t) dW`` with ``x_t | x0 ~ N(a_t x0 + b_t mu, v_t I)``."""
+
+    name = "linear"
+
+    def __init__(self, schedule: ThetaSchedule):
+        if not isinstance(schedule, ThetaSchedule):
+            raise ValueError(f"schedule must be a ThetaSchedule, got {type(schedule).__name__}")
+        self.schedule = schedule
+        self.T = schedule.T
+
+    def coefficients(self, t) -> tuple[float, float, float]:
+        """(a_t, b_t, v_t) of the conditional marginal (Eq. eq-ch11-affine)."""
+        raise NotImplementedError
+
+    def drift(self, x: torch.Tensor, t, mu) -> torch.Tensor:
+        raise NotImplementedError
+
+    def diffusion(self, t) -> float:
+        raise NotImplementedError
+
+    def marginal(self, x0: torch.Tensor, t, mu) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, n), variance 0-d tensor) of ``x_t | x0``."""
+        x0 = as_batch(x0, "x0")
+        a, b, v = self.coefficients(t)
+        return a * x0 + b * _mu(mu, x0), torch.tensor(v, dtype=x0.dtype)
+
+    def terminal(self, mu, num: int, generator=None, t=None) -> torch.Tensor:
+        """Samples of the x0-free part ``N(b_t mu, v_t I)`` of the law at ``t`` (default ``T``):
+        the start of the reverse process (the attractor when ``a_T ≈ 0``)."""
+        t = self.T if t is None else t
+        _, b, v = self.coefficients(t)
+        mu = torch.as_tensor(mu, dtype=torch.float64)
+        mu = mu.expand(num, -1) if mu.dim() == 1 else as_batch(mu, "mu")
+        return b * mu + math.sqrt(v) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.schedule})"
+
+
+def _mu(mu, x: torch.Tensor) -> torch.Tensor:
+    mu = torch.as_tensor(mu, dtype=x.dtype, device=x.device)
+    if mu.dim() == 1:
+        if mu.shape[0] != x.shape[1]:
+            raise ValueError(f"mu must have {x.shape[1]} entries, got {tuple(mu.shape)}")
+        return mu.expand_as(x)
+    if mu.shape[-1] != x.shape[1] or mu.dim() != 2 or mu.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"mu must have shape ({x.shape[1]},) or ({x.shape[0]}, {x.shape[1]}), got {tuple(mu.shape)}")
+    return mu.expand_as(x)
+
+
+class D3GM(LinearSDE):
+    r"""D³GM (Eq. eq-ch11-d3gm): ``dx = θ_t (mu - x) dt + τ σ_t dW`` with ``σ_t² = 2 λ² θ_t``.
+
+    ``x_t | x0 ~ N(mu + (x0 - mu) e^{-θ̄_t}, τ² λ² (1 - e^{-2θ̄_t}) I)``; attractor
+    ``N(mu, τ² λ² I)``. ``τ ≥ 1`` is the stiffness; ``τ = 1`` is :class:`IRSDE`.
+    """
+
+    name = "D3GM"
+
+    def __init__(self, schedule: ThetaSchedule, lam: float = 1.0, tau: float = 1.0):
+        super().__init__(schedule)
+        check_positive(lam, "lam")
+        if not math.isfinite(float(tau)) or float(tau) < 1:
+            raise ValueError(f"tau must be finite and >= 1, got {tau}")
+        self.lam, self.tau = float(lam), float(tau)
+
+    def coefficients(self, t):
+        e = math.exp(-self.schedule.theta_bar(t))
+        return e, 1 - e, (self.tau * self.lam) ** 2 * (1 - e * e)
+
+    def drift(self, x, t, mu):
+        return self.schedule.theta(t) * (_mu(mu, x) - x)
+
+    def diffusion(self, t):
+        return self.tau * self.lam * math.sqrt(2 * self.schedule.theta(t))
+
+    @property
+    def attractor_var(self) -> float:
+        return (self.tau * self.lam) ** 2
+
+
+class IRSDE(D3GM):
+    """IR-SDE: the mean-reverting OU with ``σ_t²/(2θ_t) = λ²`` and τ = 1 (attractor ``N(mu, λ² I)``)."""
+
+    name = "IR-SDE"
+
+    def __init__(self, schedule: ThetaSchedule, lam: float = 1.0):
+        super().__init__(schedule, lam=lam, tau=1.0)
+
+
+class VP(LinearSDE):
+    r"""SGM / VP-SDE: ``dx = -θ_t x dt + √(2θ_t) dW`` (β_t = 2θ_t); ``x_t | x0 ~
+    N(x0 e^{-θ̄_t}, (1 - e^{-2θ̄_t}) I)``; prior ``N(0, I)``, ignores ``mu``."""
+
+    name = "SGM"
+
+    def coefficients(self, t):
+        e = math.exp(-self.schedule.theta_bar(t))
+        return e, 0.0, 1 - e * e
+
+    def drift(self, x, t, mu):
+        return -self.schedule.theta(t) * x
+
+    def diffusion(self, t):
+        return math.sqrt(2 * self.schedule.theta(t))
+
+
+class DecoupledOU(LinearSDE):
+    r"""Coefficient-decoupled OU: ``dx = θ_t (mu - x) dt + σ_t dW``, ``σ_t² = 2 λ² θ'_t`` where
+    ``θ'`` is a *second* schedule, so ``σ_t²/2θ_t`` varies in time (Eq. eq-ch11-decoupled).
+
+    Mean ``mu + (x0 - mu) e^{-θ̄_t}`` (closed form); variance
+    ``v_t = ∫_0^t e^{-2(θ̄_t - θ̄_s)} σ_s² ds``, a 1-D integral computed with
+    ``scipy.integrate.quad`` to 1e-12 and cached. No stationary law in general.
+    """
+
+    name = "Coef.-decoupled"
+
+    def __init__(self, schedule: ThetaSchedule, sigma_schedule: ThetaSchedule, lam: float = 1.0):
+        super().__init__(schedule)
+        if not isinstance(sigma_schedule, ThetaSchedule) or sigma_schedule.T != schedule.T:
+            raise ValueError("sigma_schedule must be a ThetaSchedule on the same [0, T]")
+        check_positive(lam, "lam")
+        self.sigma_schedule, self.lam = sigma_schedule, float(lam)
+        self._var = lru_cache(maxsize=4096)(self._variance)
+
+    def _variance(self, t: float) -> float:
+        from scipy.integrate import quad
+        tb = self.schedule.theta_bar(t)
+        f = lambda s: math.exp(-2 * (tb - self.schedule.theta_bar(s))) * self.diffusion(s) ** 2
+        return quad(f, 0.0, t, epsabs=1e-13, epsrel=1e-12, limit=200)[0] if t > 0 else 0.0
+
+    def coefficients(self, t):
+        t = _scalar_time(t, self.T)
+        e = math.exp(-self.schedule.theta_bar(t))
+        return e, 1 - e, self._var(t)
+
+    def drift(self, x, t, mu):
+        return self.schedule.theta(t) * (_mu(mu, x) - x)
+
+    def diffusion(self, t):
+        return self.lam * math.sqrt(2 * self.sigma_schedule.theta(t))
+
+    def frozen_stationary_var(self, t) -> float:
+        """``σ_t² / (2θ_t)``: the variance the OU would keep if its coefficients froze at t."""
+        return self.diffusion(t) ** 2 / (2 * self.schedule.theta(t))
+
+
+class Bridge(LinearSDE):
+    r"""I²SB-style Brownian bridge from ``x0`` (t = 0) to the point mass ``mu`` (t = T):
+    ``dx = (mu - x)/(T - t) dt + g dW``, ``x_t | x0 ~ N((1 - t/T) x0 + (t/T) mu,
+    g² t (T - t)/T · I)`` (Eq. eq-ch11-bridge). Singular at ``t = T``: run it on ``[0, T - ε]``.
+    The schedule only fixes ``T``."""
+
+    name = "Bridge (I2SB)"
+
+    def __init__(self, schedule: ThetaSchedule, g: float = 1.0):
+        super().__init__(schedule)
+        check_positive(g, "g")
+        self.g = float(g)
+
+    def coefficients(self, t):
+        t = _scalar_time(t, self.T)
+        s = t / self.T
+        return 1 - s, s, self.g ** 2 * t * (self.T - t) / self.T
+
+    def drift(self, x, t, mu):
+        t = _scalar_time(t, self.T)
+        if t >= self.T:
+            raise ValueError("t must be < T for the bridge drift (singular at T)")
+        return (_mu(mu, x) - x) / (self.T - t)
+
+    def diffusion(self, t):
+        return self.g
+
+
+# ----------------------------------------------------------------------------------------
+# Exact scores and samplers
+# ----------------------------------------------------------------------------------------
+def marginal_mixture(process: LinearSDE, x0_law: Mixture, t, mu) -> Mixture:
+    """The exact law of ``x_t`` when ``x0 ~ x0_law`` (Eq. eq-ch11-mixture-marginal)."""
+    a, b, v = process.coefficients(t)
+    mu = torch.as_tensor(mu, dtype=x0_law.means.dtype)
+    return x0_law.affine(a, b * mu if b != 0 else None, v)
+
+
+def exact_score(process: LinearSDE, x0_law: Mixture) -> Callable:
+    """``score(x, t, mu) = ∇_x log p_t(x)`` of the process started from ``x0_law``."""
+    def score(x, t, mu):
+        return marginal_mixture(process, x0_law, t, mu).score(x)
+    return score
+
+
+def path_noise(num: int, steps: int, n: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    """Standard normal increments ``(num, steps, n)``; row ``i`` from a generator seeded
+    ``seed + i``, so path ``i`` does not depend on ``num``."""
+    check_steps(steps)
+    out = torch.empty(num, steps, n, dtype=dtype)
+    for i in range(num):
+        g = torch.Generator().manual_seed(int(seed) + i)
+        out[i] = torch.randn(steps, n, generator=g, dtype=dtype)
+    return out
+
+
+def _grid(t_start: float, t_end: float, steps: int) -> list[float]:
+    return torch.linspace(t_start, t_end, steps + 1, dtype=torch.float64).tolist()
+
+
+def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, steps: int = 500,
+                   t_start: Optional[float] = None, t_end: float = 0.0, seed: int = 0,
+                   noise: Optional[torch.Tensor] = None, callback=None) -> torch.Tensor:
+    r"""Euler–Maruyama for the reverse SDE (Eq. eq-ch11-reverse), from ``t_start`` down to ``t_end``:
+
+        x ← x - [f(x, t) - g(t)² score(x, t, mu)] h + g(t) √h ξ,   h = (t_start - t_end)/steps.
+
+    ``noise`` (``(B, steps, n)``) defaults to :func:`path_noise` with ``seed``; passing the
+    same noise replays the same Brownian path (used for sensitivity estimates).
+    ``callback(i, t, x)`` is called at every grid time, the start included.
+    """
+    x = as_batch(x, "x")
+    check_steps(steps)
+    t_start = process.T if t_start is None else float(t_start)
+    if not (0 <= t_end < t_start <= process.T):
+        raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
+    if noise is None:
+        noise = path_noise(x.shape[0], steps, x.shape[1], seed, x.dtype)
+    if noise.shape != (x.shape[0], steps, x.shape[1]):
+        raise ValueError(f"noise must have shape {(x.shape[0], steps, x.shape[1])}, got {tuple(noise.shape)}")
+    ts = _grid(t_start, t_end, steps)
+    if callback is not None:
+        callback(0, ts[0], x)
+    for i in range(steps):
+        t, h = ts[i], ts[i] - ts[i + 1]
+        g = process.diffusion(t)
+        x = x - (process.drift(x, t, mu) - g * g * score(x, t, mu)) * h + g * math.sqrt(h) * noise[:, i]
+        if callback is not None:
+            callback(i + 1, ts[i + 1], x)
+    return x
+
+
+def forward_em(process: LinearSDE, x0: torch.Tensor, mu, *, steps: int = 1000,
+               t_end: Optional[float] = None, seed: int = 0, noise: Optional[torch.Tensor] = None,
+               generator: Optional[torch.Generator] = None, callback=None) -> torch.Tensor:
+    """Euler–Maruyama for the forward SDE ``dx = f dt + g dW`` from 0 to ``t_end`` (default T).
+
+    ``noise`` (``(B, steps, n)`` standard normals) defaults to :func:`path_noise` with ``seed``.
+    With ``generator`` instead, the increments are drawn step by step from that one generator
+    (low memory for large batches; then path ``i`` depends on the batch size).
+    """
+    x = as_batch(x0, "x0")
+    check_steps(steps)
+    t_end = process.T if t_end is None else float(t_end)
+    if not 0 < t_end <= process.T:
+        raise ValueError(f"t_end must lie in (0, T], got {t_end}")
+    if noise is None and generator is None:
+        noise = path_noise(x.shape[0], steps, x.shape[1], seed, x.dtype)
+    if noise is not None and noise.shape != (x.shape[0], steps, x.shape[1]):
+        raise ValueError(f"noise must have shape {(x.shape[0], steps, x.shape[1])}, got {tuple(noise.shape)}")
+    ts = _grid(0.0, t_end, steps)
+    if callback is not None:
+        callback(0, 0.0, x)
+    for i in range(steps):
+        t, h = ts[i], ts[i + 1] - ts[i]
+        xi = noise[:, i] if noise is not None else torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = x + process.drift(x, t, mu) * h + process.diffusion(t) * math.sqrt(h) * xi
+        if callback is not None:
+            callback(i + 1, ts[i + 1], x)
+    return x
+
+
+def pf_ode_field(process: LinearSDE, score: Callable, mu) -> Callable:
+    r"""The probability-flow ODE ``dx/dt = f - ½ g² score`` as a pfode field in normalised time
+    ``s = t/T ∈ [0, 1]`` (chain rule: ``dx/ds = T (f - ½ g² score)``), usable with
+    :func:`pfode.integrate`, :func:`pfode.directional_instability` (via rk4 + autograd) etc."""
+    T = process.T
+
+    def field(x, s):
+        t = float(s) * T
+        g = process.diffusion(t)
+        return T * (process.drift(x, t, mu) - 0.5 * g * g * score(x, t, mu))
+    return field
+
+
+def pf_ode(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, t_start: Optional[float] = None,
+           t_end: float = 0.0, method: str = "rk4", steps: int = 200, **kw) -> torch.Tensor:
+    """Integrate the PF-ODE from ``t_start`` (default T) to ``t_end`` with :func:`pfode.integrate`."""
+    from .solvers import integrate
+    t_start = process.T if t_start is None else float(t_start)
+    if not (0 <= t_end < t_start <= process.T):
+        raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
+    check_steps(steps)
+    ts = torch.linspace(t_start / process.T, t_end / process.T, steps + 1, dtype=torch.float64)
+    return integrate(pf_ode_field(process, score, mu), x, ts, method=method, **kw)
+
+
+def _tdd_args(c_norm2, v, d, delta):
+    if not (0 < float(delta) < 1):
+        raise ValueError(f"delta must lie in (0, 1), got {delta}")
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise ValueError(f"d must be a positive integer, got {d!r}")
+    c2 = torch.as_tensor(c_norm2, dtype=torch.float64)
+    v = torch.as_tensor(v, dtype=torch.float64)
+    if bool((c2 < 0).any()) or bool((v < 0).any()):
+        raise ValueError("c_norm2 and v must be >= 0")
+    return c2, v, math.log(1 / float(delta))
+
+
+def tdd_upper_bound(c_norm2, v, d: int, delta: float):
+    r"""Upper ``(1-δ)``-bound on ``‖c + √v ξ‖²`` (Prop. prop-ch11-tdd, upper half):
+
+        ‖c‖² + v d + 2 √(v (v d + 2 ‖c‖²) log(1/δ)) + 2 v log(1/δ),
+
+    the upper tail of a non-central χ² (Birgé 2001); for ``c = 0`` it is Laurent–Massart's
+    ``v (d + 2√(d log 1/δ) + 2 log 1/δ)``, the noise term of the original statement.
+    """
+    c2, v, L = _tdd_args(c_norm2, v, d, delta)
+    return c2 + v * d + 2 * torch.sqrt(v * (v * d + 2 * c2) * L) + 2 * v * L
+
+
+def tdd_lower_bound(c_norm2, v, d: int, delta: float):
+    r"""Lower ``(1-δ)``-bound on ``‖c + √v ξ‖²``, ``ξ ~ N(0, I_d)`` (Prop. prop-ch11-tdd):
+
+        ‖c‖² + v d - 2 √(v (v d + 2 ‖c‖²) log(1/δ)),
+
+    the lower tail of a non-central χ² (Birgé 2001, Laurent–Massart 2000). With
+    ``c = (1 - e^{-θ̄_T})(x0 - mu)`` and ``v = τ²λ²(1 - e^{-2θ̄_T})`` it bounds the temporal
+    distribution discrepancy ``‖x0 - x_T‖²`` of the OU from below.
+    """
+    c2, v, L = _tdd_args(c_norm2, v, d, delta)
+    return c2 + v * d - 2 * torch.sqrt(v * (v * d + 2 * c2) * L)

@@ -1,0 +1,201 @@
+"""pfode.sde against closed forms: schedules, OU marginals, scores, posteriors, samplers."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import quad
+
+from pfode import sde
+
+DT = torch.float64
+
+
+def _prior():
+    return sde.Mixture([[-1.0, 0.0], [1.0, 1.0], [0.0, -1.5]], [0.09, 0.04, 0.16],
+                       torch.log(torch.tensor([0.5, 0.3, 0.2], dtype=DT)))
+
+
+@pytest.mark.parametrize("kind", sde.KINDS)
+def test_theta_bar_matches_quadrature(kind):
+    s = sde.ThetaSchedule(kind, scale=2.5, T=3.0, theta_min=0.2)
+    for t in (0.0, 0.4, 1.7, 3.0):
+        np.testing.assert_allclose(s.theta_bar(t), quad(s.theta, 0, t, epsabs=1e-13)[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sde.KINDS)
+def test_terminal_schedule_hits_target(kind):
+    s = sde.ThetaSchedule.terminal(kind, target=0.01, T=2.0)
+    np.testing.assert_allclose(math.exp(-s.theta_bar(2.0)), 0.01, rtol=1e-12)
+
+
+def _processes():
+    cos = sde.ThetaSchedule.terminal("cosine")
+    return [sde.VP(cos), sde.IRSDE(cos, lam=0.7), sde.D3GM(cos, lam=0.7, tau=1.5),
+            sde.DecoupledOU(cos, sde.ThetaSchedule.terminal("linear"), lam=0.7), sde.Bridge(cos, g=0.8)]
+
+
+@pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)
+def test_marginal_matches_euler_maruyama(proc):
+    """Forward EM from a point x0 (fine steps) vs the closed-form N(a x0 + b mu, v I)."""
+    N, t = 4000, 0.6
+    x0 = torch.tensor([[1.0, -0.5]], dtype=DT).expand(N, 2)
+    mu = torch.tensor([0.3, 0.8], dtype=DT)
+    xt = sde.forward_em(proc, x0, mu, steps=600, t_end=t, seed=1)
+    mean, var = proc.marginal(x0[:1], t, mu)
+    se_mean = math.sqrt(float(var) / N)
+    assert (xt.mean(0) - mean[0]).abs().max() < 4 * se_mean + 2e-3
+    se_var = float(var) * math.sqrt(2 / (N - 1))
+    assert (xt.var(0) - var).abs().max() < 4 * se_var + 3e-3 * float(var)
+
+
+def test_d3gm_stationary_law():
+    """As t → ∞ (θ̄ large) x_t → N(mu, τ²λ²); from x0 ~ N(mu, τ²λ²) the law never changes."""
+    s = sde.ThetaSchedule("linear", scale=40.0)
+    p = sde.D3GM(s, lam=0.6, tau=2.0)
+    a, b, v = p.coefficients(1.0)
+    assert a < 1e-8 and abs(b - 1) < 1e-8 and abs(v - (2.0 * 0.6) ** 2) < 1e-12
+    N = 4000
+    mu = torch.tensor([1.0, -2.0], dtype=DT)
+    x0 = mu + 1.2 * torch.randn(N, 2, generator=torch.Generator().manual_seed(3), dtype=DT)
+    x = sde.forward_em(p, x0, mu, steps=800, seed=5)
+    assert (x.mean(0) - mu).abs().max() < 4 * 1.2 / math.sqrt(N)
+    assert (x.var(0) - 1.44).abs().max() < 4 * 1.44 * math.sqrt(2 / N) + 0.02
+
+
+def test_gaussian_score():
+    m = torch.tensor([[0.5, -1.0, 2.0]], dtype=DT)
+    g = sde.Mixture(m, 0.3)
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(0), dtype=DT)
+    np.testing.assert_allclose(g.score(x).numpy(), (-(x - m) / 0.3).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_mixture_score_is_gradient_of_log_prob():
+    C = torch.tensor([[[0.5, 0.2], [0.2, 0.3]], [[0.1, 0.0], [0.0, 0.4]]], dtype=DT)
+    mix = sde.Mixture(torch.randn(5, 2, 2, generator=torch.Generator().manual_seed(1), dtype=DT), C,
+                      torch.randn(5, 2, generator=torch.Generator().manual_seed(2), dtype=DT))
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(4), dtype=DT).requires_grad_(True)
+    grad, = torch.autograd.grad(mix.log_prob(x).sum(), x)
+    np.testing.assert_allclose(mix.score(x.detach()).numpy(), grad.numpy(), rtol=1e-10, atol=1e-12)
+    # batched rows equal one-row mixtures
+    one = sde.Mixture(mix.means[2], C, mix.log_weights[2])
+    np.testing.assert_allclose(one.score(x[2:3].detach()).numpy(), mix.score(x.detach())[2:3].numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_shared_covariance_path_matches_general(batched):
+    """Equal covariances take the GEMM path; it must agree with autograd and the per-k path."""
+    g = torch.Generator().manual_seed(11)
+    L = torch.tensor([[0.5, 0.0, 0.0], [0.2, 0.4, 0.0], [-0.1, 0.1, 0.3]], dtype=DT)
+    C = (L @ L.T).expand(4, 3, 3).clone()
+    means = torch.randn(*((6,) if batched else ()), 4, 3, generator=g, dtype=DT)
+    mix = sde.Mixture(means, C, torch.randn(4, generator=g, dtype=DT))
+    assert mix._shared
+    gen_mix = sde.Mixture(means, C, mix.log_weights)
+    gen_mix._shared = False
+    x = torch.randn(6, 3, generator=g, dtype=DT).requires_grad_(True)
+    grad, = torch.autograd.grad(mix.log_prob(x).sum(), x)
+    np.testing.assert_allclose(mix.score(x.detach()).numpy(), grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mix.score(x.detach()).numpy(), gen_mix.score(x.detach()).numpy(), rtol=1e-10)
+    np.testing.assert_allclose(mix.log_prob(x.detach()).numpy(), gen_mix.log_prob(x.detach()).numpy(), rtol=1e-12)
+
+
+def test_mixture_log_prob_normalised():
+    mix = _prior()
+    xs = torch.linspace(-4, 4, 401, dtype=DT)
+    X, Y = torch.meshgrid(xs, xs, indexing="ij")
+    pts = torch.stack([X.flatten(), Y.flatten()], 1)
+    total = mix.log_prob(pts).exp().sum() * (xs[1] - xs[0]) ** 2
+    np.testing.assert_allclose(float(total), 1.0, atol=1e-6)
+
+
+def test_posterior_of_gaussian_prior_is_textbook():
+    """One component: posterior N(m + C Aᵀ S⁻¹(y - A m), C - C Aᵀ S⁻¹ A C), via the information form."""
+    m = torch.tensor([0.5, -1.0, 0.2], dtype=DT)
+    Lc = torch.tensor([[1.0, 0, 0], [0.3, 0.8, 0], [-0.2, 0.1, 0.5]], dtype=DT)
+    C = Lc @ Lc.T
+    A = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, -1.0]], dtype=DT)
+    s = 0.3
+    y = torch.tensor([[0.7, -0.4]], dtype=DT)
+    post = sde.posterior(sde.Mixture(m[None], C[None]), A, s, y)
+    P = torch.linalg.inv(torch.linalg.inv(C) + A.T @ A / s ** 2)               # information form
+    mean = P @ (torch.linalg.solve(C, m) + A.T @ y[0] / s ** 2)
+    np.testing.assert_allclose(post.covs[0].numpy(), P.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(post.means[0, 0].numpy(), mean.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_mixture_posterior_weights_by_bayes():
+    prior = _prior()
+    A = torch.tensor([[1.0, 0.0], [0.0, 0.5]], dtype=DT)
+    y = torch.tensor([[0.2, 0.1], [-1.0, 0.4]], dtype=DT)
+    post = sde.posterior(prior, A, 0.4, y)
+    # p(x0 | y) ∝ p(x0) N(y; A x0, s² I): compare log-densities up to the row constant
+    x = torch.randn(2, 2, generator=torch.Generator().manual_seed(9), dtype=DT)
+    lik = -0.5 * ((y - x @ A.T) ** 2).sum(1) / 0.16
+    un = prior.log_prob(x) + lik
+    x2 = x + 0.3
+    un2 = prior.log_prob(x2) + (-0.5 * ((y - x2 @ A.T) ** 2).sum(1) / 0.16)
+    np.testing.assert_allclose((post.log_prob(x) - post.log_prob(x2)).numpy(), (un - un2).numpy(), rtol=1e-9)
+
+
+def test_pf_ode_maps_gaussian_marginals():
+    """A Gaussian x0 ~ N(m, s²): PF-ODE from exact p_T samples gives mean m and variance s²."""
+    p = sde.D3GM(sde.ThetaSchedule.terminal("cosine"), lam=0.5, tau=1.3)
+    m, s2 = torch.tensor([1.0, -0.5], dtype=DT), 0.04
+    law = sde.Mixture(m[None], s2)
+    mu = torch.tensor([0.2, 0.3], dtype=DT)
+    xT = sde.marginal_mixture(p, law, p.T, mu).sample(4000, torch.Generator().manual_seed(0))
+    out = sde.pf_ode(p, sde.exact_score(p, law), xT, mu, steps=100, method="rk4")
+    N = 4000
+    assert (out.mean(0) - m).abs().max() < 4 * math.sqrt(s2 / N)
+    assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / N)
+    # the ODE map of a Gaussian is affine: x0 = m + sqrt(s2 / v_T) (x_T - mean_T)
+    a, b, v = p.coefficients(p.T)
+    exact = m + math.sqrt(s2 / (a * a * s2 + v)) * (xT - (a * m + b * mu))
+    np.testing.assert_allclose(out.numpy(), exact.numpy(), atol=1e-6)
+
+
+def test_reverse_sde_samples_posterior_moments():
+    p = sde.D3GM(sde.ThetaSchedule.terminal("cosine"), lam=0.5, tau=1.5)
+    m, s2 = torch.tensor([1.0, -0.5], dtype=DT), 0.09
+    law = sde.Mixture(m[None], s2)
+    mu = torch.tensor([0.2, 0.3], dtype=DT)
+    xT = sde.marginal_mixture(p, law, p.T, mu).sample(2000, torch.Generator().manual_seed(0))
+    out = sde.euler_maruyama(p, sde.exact_score(p, law), xT, mu, steps=400, seed=7)
+    assert (out.mean(0) - m).abs().max() < 4 * math.sqrt(s2 / 2000) + 5e-3
+    assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / 2000) + 5e-3
+
+
+def test_path_noise_independent_of_batch():
+    a = sde.path_noise(5, 3, 2, seed=10)
+    b = sde.path_noise(2, 3, 2, seed=10)
+    assert torch.equal(a[:2], b)
+
+
+def test_tdd_bound_is_below_exact_quantile():
+    from scipy.stats import ncx2
+    for c2, v, d, delta in [(4.0, 0.3, 2, 0.05), (0.1, 1.0, 10, 0.01), (25.0, 2.0, 64, 0.1)]:
+        lb = float(sde.tdd_lower_bound(c2, v, d, delta))
+        assert lb <= v * ncx2.ppf(delta, d, c2 / v)
+        ub = float(sde.tdd_upper_bound(c2, v, d, delta))
+        assert ub >= v * ncx2.ppf(1 - delta, d, c2 / v)
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: sde.ThetaSchedule("square"), "kind"),
+    (lambda: sde.ThetaSchedule("linear", scale=-1.0), "scale"),
+    (lambda: sde.ThetaSchedule.terminal("linear", target=1.5), "target"),
+    (lambda: sde.ThetaSchedule("linear").theta(2.0), "t"),
+    (lambda: sde.D3GM(sde.ThetaSchedule(), tau=0.5), "tau"),
+    (lambda: sde.D3GM(sde.ThetaSchedule(), lam=0.0), "lam"),
+    (lambda: sde.Bridge(sde.ThetaSchedule()).drift(torch.zeros(1, 2), 1.0, torch.zeros(2)), "t"),
+    (lambda: sde.Mixture(torch.zeros(3), 1.0), "means"),
+    (lambda: sde.Mixture(torch.zeros(2, 3), torch.ones(3)), "covs"),
+    (lambda: sde.posterior(_prior(), torch.eye(3), 0.1, torch.zeros(1, 3)), "A"),
+    (lambda: sde.posterior(_prior(), torch.eye(2), 0.0, torch.zeros(1, 2)), "noise_std"),
+    (lambda: sde.tdd_lower_bound(1.0, 1.0, 2, 0.0), "delta"),
+    (lambda: sde.D3GM(sde.ThetaSchedule()).drift(torch.zeros(2, 2), 0.5, torch.zeros(3)), "mu"),
+])
+def test_validation_names_argument(call, arg):
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        call()

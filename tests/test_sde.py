@@ -199,3 +199,30 @@ def test_tdd_bound_is_below_exact_quantile():
 def test_validation_names_argument(call, arg):
     with pytest.raises(ValueError, match=rf"\b{arg}\b"):
         call()
+
+
+@pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)
+@pytest.mark.parametrize("batched", [False, True])
+def test_shared_cov_score_matches_exact_score(proc, batched):
+    """The eigen-rotated score of a shared-covariance mixture equals the exact marginal score."""
+    g = torch.Generator().manual_seed(21)
+    L = torch.tensor([[0.5, 0.0, 0.0], [0.2, 0.4, 0.0], [-0.1, 0.1, 0.3]], dtype=DT)
+    means = torch.randn(*((5,) if batched else ()), 4, 3, generator=g, dtype=DT)
+    law = sde.Mixture(means, (L @ L.T).expand(4, 3, 3).clone(), torch.randn(4, generator=g, dtype=DT))
+    x = torch.randn(5, 3, generator=g, dtype=DT)
+    mu = torch.randn(5, 3, generator=g, dtype=DT)
+    fast, ref = sde.shared_cov_score(proc, law), sde.exact_score(proc, law)
+    for t in (0.0, 0.3, 0.9):
+        np.testing.assert_allclose(fast(x, t, mu).numpy(), ref(x, t, mu).numpy(), rtol=1e-9, atol=1e-10)
+
+
+def test_shared_cov_score_gaussian_closed_form():
+    """One component N(m, s²I) under D3GM: score -(x - a m - b mu)/(a² s² + v)."""
+    p = sde.D3GM(sde.ThetaSchedule.terminal("linear"), lam=0.4, tau=1.5)
+    m, mu = torch.tensor([[0.5, -1.0]], dtype=DT), torch.tensor([0.2, 0.7], dtype=DT)
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(2), dtype=DT)
+    a, b, v = p.coefficients(0.5)
+    np.testing.assert_allclose(sde.shared_cov_score(p, sde.Mixture(m, 0.09))(x, 0.5, mu).numpy(),
+                               (-(x - a * m - b * mu) / (a * a * 0.09 + v)).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="x0_law"):
+        sde.shared_cov_score(p, sde.Mixture(m.expand(2, 2), torch.tensor([0.1, 0.2], dtype=DT)))

@@ -624,3 +624,37 @@ def tdd_lower_bound(c_norm2, v, d: int, delta: float):
     """
     c2, v, L = _tdd_args(c_norm2, v, d, delta)
     return c2 + v * d - 2 * torch.sqrt(v * (v * d + 2 * c2) * L)
+
+
+def shared_cov_score(process: LinearSDE, x0_law: Mixture) -> Callable:
+    r""":func:`exact_score` for a mixture whose components share one covariance ``C`` (a mixture
+    of Gaussian neighbours and its posteriors), in ``O(B K n)`` per call instead of one
+    ``(K, n, n)`` marginal per call.
+
+    With ``C = U diag(c) Uᵀ`` factored once, the marginal at ``t`` has components
+    ``N(a_t m_k + b_t mu, U diag(a_t² c + v_t) Uᵀ)``, so in the rotated coordinates
+    ``Uᵀ(x - b_t mu)`` every Mahalanobis distance and the score are diagonal:
+    ``∇log p_t(x) = -U D_t^{-1} Σ_k r_k (Uᵀ(x - b_t mu) - a_t Uᵀ m_k)``, ``D_t = diag(a_t² c + v_t)``,
+    responsibilities ``r_k ∝ w_k exp(-½‖D_t^{-1/2}(·)‖²)`` (the log-determinant is common to all k).
+    """
+    if not x0_law._shared:
+        raise ValueError("x0_law must have one covariance shared by all components")
+    c, U = torch.linalg.eigh(x0_law.covs[0])
+    means_r = x0_law.means @ U                                                   # (K|B,K, n)
+    msq = means_r * means_r
+    lw = x0_law.log_weights
+    batched = means_r.dim() == 3
+
+    def score(x, t, mu):
+        x = as_batch(x, "x", n=x0_law.n)
+        a, b, v = process.coefficients(t)
+        d = a * a * c + v                                                        # (n,)
+        xr = (x - b * _mu(mu, x) if b != 0 else x) @ U                          # (B, n)
+        xd = xr / d
+        # ‖D^{-1/2}(xr - a m_k)‖² = xrᵀD⁻¹xr - 2a xrᵀD⁻¹m_k + a² m_kᵀD⁻¹m_k, by matrix products
+        cross = torch.bmm(means_r, xd[..., None])[..., 0] if batched else xd @ means_r.T
+        maha = ((xr * xd).sum(1, keepdim=True) - 2 * a * cross + a * a * (msq @ (1 / d))).clamp_min(0)
+        r = torch.softmax(lw - 0.5 * maha, dim=-1)                               # (B, K)
+        rm = torch.bmm(r[:, None, :], means_r)[:, 0] if batched else r @ means_r  # (B, n)
+        return -((xr - a * rm) / d) @ U.T
+    return score

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
 
 from ._checks import as_batch, check_positive, check_steps
 

@@ -233,3 +233,15 @@ def test_projected_and_linear_tangents_agree_where_both_work():
     _, projected = pfode.generation_map(f, method="dopri5").jvp(z, u)
     _, linear = pfode.generation_map(f, method="rk4", steps=400).jvp(z, u)
     torch.testing.assert_close(projected, linear, rtol=1e-5, atol=1e-8)
+
+
+def test_fd_on_a_single_row():
+    f = three_gaussians(0.3)
+    G = pfode.generation_map(f, method="rk4", steps=50)
+    xs = torch.linspace(1.0, 2.0, 6, dtype=F64)
+    one = pfode.instability_fd(G, xs, torch.tensor([-1.0], dtype=F64))
+    two = pfode.instability_fd(G, xs, torch.tensor([-1.0, 0.5], dtype=F64))
+    assert one.shape == (1, 5)
+    torch.testing.assert_close(one[0], two[0])
+    with pytest.raises(ValueError, match="ys must hold at least two points"):
+        pfode.instability_fd(G, xs, torch.tensor([-1.0], dtype=F64), axis="y")

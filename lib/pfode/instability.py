@@ -93,11 +93,14 @@ def instability_fd(map_fn: MapFn, xs, ys, *, axis: str = "x",
     xs = torch.as_tensor(xs, dtype=torch.float64)
     ys = torch.as_tensor(ys, dtype=torch.float64)
     for name, g in (("xs", xs), ("ys", ys)):
-        if g.dim() != 1 or g.numel() < 2:
-            raise ValueError(f"{name} must be a 1-D grid with at least two points")
-        d = g[1:] - g[:-1]
-        if not bool((d > 0).all()) or float((d.max() - d.min()).abs()) > 1e-9 * float(d.abs().max()):
-            raise ValueError(f"{name} must be increasing and uniformly spaced")
+        if g.dim() != 1 or g.numel() < 1:
+            raise ValueError(f"{name} must be a 1-D grid")
+    name, g = ("xs", xs) if axis == "x" else ("ys", ys)           # the differenced axis
+    if g.numel() < 2:
+        raise ValueError(f"{name} must hold at least two points to difference along axis {axis!r}")
+    d = g[1:] - g[:-1]
+    if not bool((d > 0).all()) or float((d.max() - d.min()).abs()) > 1e-9 * float(d.abs().max()):
+        raise ValueError(f"{name} must be increasing and uniformly spaced")
     if values is None:
         values = map_fn(grid_points(xs, ys)).reshape(len(ys), len(xs), -1)
     if axis == "x":

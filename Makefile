@@ -25,6 +25,9 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 unexport OMP_NUM_THREADS MKL_NUM_THREADS
+# Idle OpenMP threads sleep instead of spinning: on two busy cores spinning made small tensor
+# operations up to 13x slower (benchmarks/results.md).
+export OMP_WAIT_POLICY := PASSIVE
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: venv book test bench clean

@@ -4,6 +4,7 @@
 #   make book    execute the notebooks and build the HTML book into _build/html (fails on any warning)
 #   make test    unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
 #   make bench   run benchmarks/run_all.py (writes benchmarks/results.md)
+#   make sweep SPEC=sweeps/NAME.yml   run a notebook over a parameter grid (pfode.sweep, resumable)
 #   make clean   remove build outputs and test caches (keeps .venv)
 #
 # Only python3 (3.11) is needed. torch is installed first and pinned: torch==2.13.0 is the CPU
@@ -21,16 +22,16 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-# Reproducible, headless runs; let torch/BLAS choose their own thread counts.
+# Reproducible runs; let torch/BLAS choose their own thread counts. (No MPLBACKEND: it would
+# override the inline backend of the notebook kernels and drop every figure from the book.)
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
-unexport OMP_NUM_THREADS MKL_NUM_THREADS
+unexport OMP_NUM_THREADS MKL_NUM_THREADS MPLBACKEND
 # Idle OpenMP threads sleep instead of spinning: on two busy cores spinning made small tensor
 # operations up to 13x slower (benchmarks/results.md).
 export OMP_WAIT_POLICY := PASSIVE
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test bench clean
+.PHONY: venv book test bench sweep clean
 
 venv: $(STAMP)
 
@@ -63,6 +64,10 @@ bench: $(STAMP)
 	else \
 		echo "benchmarks/run_all.py does not exist yet: nothing to run."; \
 	fi
+
+sweep: $(STAMP)
+	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/NAME.yml"; exit 2; }
+	$(BIN)/python -m pfode.sweep $(SPEC)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

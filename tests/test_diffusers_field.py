@@ -211,3 +211,193 @@ def test_schedule_map_matches_generate_and_jvp():
         h = 1e-2
         fd = (G(z + h * u) - G(z - h * u)) / (2 * h)
     np.testing.assert_allclose(G.jvp(z, u)[1].numpy(), fd.numpy(), atol=5e-3 * float(fd.abs().max()))
+
+
+# ---------------------------------------------------------------------------------------------
+# FLUX: packed 2x2 latents, position ids, guidance embedding, timestep = sigma
+
+
+def tiny_flux(guidance=False, latent_channels=4, seed=0):
+    torch.manual_seed(seed)
+    return diffusers.FluxTransformer2DModel(
+        patch_size=1, in_channels=4 * latent_channels, num_layers=1, num_single_layers=1,
+        attention_head_dim=8, num_attention_heads=2, joint_attention_dim=16,
+        pooled_projection_dim=8, guidance_embeds=guidance, axes_dims_rope=(2, 2, 4)).eval()
+
+
+def flux_cond(seed=0, tokens=3):
+    g = torch.Generator().manual_seed(seed)
+    return {"encoder_hidden_states": torch.randn(1, tokens, 16, generator=g),
+            "pooled_projections": torch.randn(1, 8, generator=g)}
+
+
+def pack_by_index(lat):
+    """FluxPipeline._pack_latents written entry by entry: token (i, j), feature (c, di, dj)."""
+    B, C, H, W = lat.shape
+    out = torch.empty(B, (H // 2) * (W // 2), 4 * C, dtype=lat.dtype)
+    for i in range(H // 2):
+        for j in range(W // 2):
+            for c in range(C):
+                for di in range(2):
+                    for dj in range(2):
+                        out[:, i * (W // 2) + j, 4 * c + 2 * di + dj] = lat[:, c, 2 * i + di, 2 * j + dj]
+    return out
+
+
+def flux_ids(h, w, tokens):
+    img = torch.tensor([[0.0, i, j] for i in range(h) for j in range(w)])
+    return img, torch.zeros(tokens, 3)
+
+
+def test_flux_packing_and_ids():
+    g = torch.Generator().manual_seed(0)
+    lat = torch.randn(2, 3, 4, 6, generator=g)
+    packed = dfl.pack_latents(lat)
+    assert torch.equal(packed, pack_by_index(lat))
+    assert torch.equal(dfl.unpack_latents(packed, 3, 4, 6), lat)
+    assert torch.equal(dfl.latent_image_ids(2, 3), flux_ids(2, 3, 1)[0])
+
+
+@pytest.mark.parametrize("guidance", [None, 4.0])
+def test_flux_field_equals_direct_transformer_call(guidance):
+    tr = tiny_flux(guidance is not None)
+    cond = flux_cond()
+    field = dfl.FluxField(tr, (4, 6, 4), cond, guidance_scale=guidance)
+    assert field.n == 96 and field.seq_len == 6
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 96, generator=g, dtype=torch.float64)
+    img_ids, txt_ids = flux_ids(3, 2, 3)
+    with torch.no_grad():
+        # the FluxPipeline call: timestep = (1000 sigma) / 1000, guidance = the scale
+        out = tr(hidden_states=pack_by_index(x.float().reshape(3, 4, 6, 4)),
+                 timestep=torch.full((3,), 370.0) / 1000,
+                 guidance=None if guidance is None else torch.full((3,), guidance),
+                 pooled_projections=cond["pooled_projections"].expand(3, -1),
+                 encoder_hidden_states=cond["encoder_hidden_states"].expand(3, -1, -1),
+                 txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
+        v = field(x, 0.37)
+    assert v.dtype == torch.float64 and v.shape == (3, 96)
+    # packed output -> unpacked layout, entry by entry
+    np.testing.assert_allclose(pack_by_index(v.reshape(3, 4, 6, 4)).numpy(), out.double().numpy(),
+                               atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(dfl.FluxField(tr, (4, 6, 4), cond, guidance_scale=guidance, chunk=2)(x, 0.37).numpy(),
+                                   v.numpy(), atol=1e-6)
+        np.testing.assert_allclose(field(x, torch.full((3,), 0.37)).numpy(), v.numpy(), atol=1e-6)
+        # the time (and the guidance) actually enter
+        assert float((field(x, 0.8) - v).abs().max()) > 1e-4
+        if guidance is not None:
+            other = dfl.FluxField(tr, (4, 6, 4), cond, guidance_scale=1.0)(x, 0.37)
+            assert float((other - v).abs().max()) > 1e-4
+
+
+def test_flux_jvp_matches_finite_differences():
+    field = dfl.FluxField(tiny_flux(True), (4, 4, 4), flux_cond(), guidance_scale=3.5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, field.n, generator=g, dtype=torch.float64)
+    u = torch.randn(2, field.n, generator=g, dtype=torch.float64)
+    _, jv = field.velocity_jvp(x, 0.6, u)
+    h = 1e-2
+    with torch.no_grad():
+        fd = (field(x + h * u, 0.6) - field(x - h * u, 0.6)) / (2 * h)
+    np.testing.assert_allclose(jv.numpy(), fd.numpy(), rtol=0, atol=2e-3 * float(fd.abs().max()))
+    G = pfode.generation_map(field, method="euler", steps=4)
+    _, Ju = G.jvp(x, u)
+    with torch.no_grad():
+        fd = (G(x + h * u) - G(x - h * u)) / (2 * h)
+    np.testing.assert_allclose(Ju.numpy(), fd.numpy(), rtol=0, atol=5e-3 * float(fd.abs().max()))
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["schnell-like", "dev-like"])
+def flux_dir(request, tmp_path_factory):
+    """A tiny FLUX-layout pipeline folder (transformer, VAE, dynamic-shift scheduler, null embeddings)."""
+    d = tmp_path_factory.mktemp("tiny-flux")
+    tr, vae = tiny_flux(request.param), tiny_vae()
+    sch = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True,
+                                                    base_image_seq_len=4, max_image_seq_len=64,
+                                                    base_shift=0.5, max_shift=1.15)
+    tr.save_pretrained(d / "transformer")
+    vae.save_pretrained(d / "vae")
+    sch.save_pretrained(d / "scheduler")
+    (d / "model_index.json").write_text(json.dumps({
+        "_class_name": "FluxPipeline", "_diffusers_version": diffusers.__version__,
+        "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"],
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]}))
+    g = torch.Generator().manual_seed(1)
+    dfl.save_null_conditioning(d, torch.randn(1, 5, 16, generator=g), torch.randn(1, 8, generator=g))
+    return d, request.param
+
+
+def test_flux_pipeline_round_trip_and_euler_equals_scheduler(flux_dir):
+    d, guided = flux_dir
+    pf = dfl.load_pipeline(d, image_size=16)
+    assert isinstance(pf.field, dfl.FluxField) and pf.latent_shape == (4, 8, 8)
+    assert pf.field.guidance_scale == (3.5 if guided else None)
+    assert pf.field.conditioning["encoder_hidden_states"].shape == (1, 5, 16)
+    fresh = tiny_flux(guided)
+    for (k, a), b in zip(fresh.state_dict().items(), pf.field.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    # the grid: FluxPipeline's linspace(1, 1/N, N), shifted with mu linear in the sequence length
+    steps = 6
+    ts = pf.ts(steps)
+    mu = 0.5 + (1.15 - 0.5) * (16 - 4) / (64 - 4)
+    s = torch.linspace(1.0, 1.0 / steps, steps, dtype=torch.float64)
+    shifted = np.exp(mu) / (np.exp(mu) + (1 / s - 1))
+    np.testing.assert_allclose(ts[:-1].numpy(), shifted.numpy(), atol=1e-6)
+    assert float(ts[-1]) == 0.0
+    # pfode Euler on that grid == the FluxPipeline denoising loop with scheduler.step
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(2, pf.field.n, generator=g)
+    c = pf.field.conditioning
+    img_ids, txt_ids = flux_ids(4, 4, 5)
+    with torch.no_grad():
+        ours = pfode.generate(pf.field, z.double(), method="euler", ts=ts)
+        sch = pf.scheduler
+        sch.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+        lat = pack_by_index(z.reshape(2, 4, 8, 8))
+        guidance = torch.full((2,), 3.5) if guided else None
+        for t in sch.timesteps:
+            out = pf.field.model(hidden_states=lat, timestep=t.expand(2) / 1000, guidance=guidance,
+                                 pooled_projections=c["pooled_projections"].expand(2, -1),
+                                 encoder_hidden_states=c["encoder_hidden_states"].expand(2, -1, -1),
+                                 txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
+            lat = sch.step(out, t, lat, return_dict=False)[0]
+    ref = lat.double()
+    np.testing.assert_allclose(pack_by_index(ours.reshape(2, 4, 8, 8)).numpy(), ref.numpy(),
+                               atol=1e-6 * max(1.0, float(ref.abs().max())), rtol=0)
+    # VAE: latents = (mode - shift) * scale, decoded back through the inverse map
+    imgs = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    lat = pf.encode(imgs)
+    raw = pf.vae.encode(imgs).latent_dist.mode().reshape(2, -1)
+    np.testing.assert_allclose(lat.numpy(), ((raw - 0.1) * 1.5).detach().numpy(), atol=1e-6)
+    with torch.no_grad():
+        direct = pf.vae.decode(lat.reshape(2, 4, 8, 8) / 1.5 + 0.1).sample
+    np.testing.assert_allclose(pf.decode(lat).numpy(), direct.numpy(), atol=1e-6)
+    with torch.no_grad():
+        zhat = pfode.invert(pf.field, lat.double(), method="euler", ts=ts.flip(0))
+        rec = pf.decode(pfode.generate(pf.field, zhat, method="euler", ts=ts).float())
+    assert torch.isfinite(rec).all()
+
+
+def test_flux_clear_errors(flux_dir, tmp_path):
+    d, guided = flux_dir
+    with pytest.raises(ValueError, match="multiple of 2 x VAE factor"):
+        dfl.load_pipeline(d, image_size=10)
+    tr = tiny_flux(guidance=True)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        dfl.FluxField(tr, (4, 4, 4), flux_cond())
+    with pytest.raises(ValueError, match="guidance_scale must be None"):
+        dfl.FluxField(tiny_flux(guidance=False), (4, 4, 4), flux_cond(), guidance_scale=3.5)
+    with pytest.raises(ValueError, match="in_channels"):
+        dfl.FluxField(tr, (3, 4, 4), flux_cond(), guidance_scale=3.5)
+    with pytest.raises(ValueError, match="even"):
+        dfl.FluxField(tr, (4, 5, 4), flux_cond(), guidance_scale=3.5)
+    with pytest.raises(TypeError, match="FluxTransformer2DModel"):
+        dfl.FluxField(tiny_transformer(), (4, 8, 8), guidance_scale=None)
+    with pytest.raises(ValueError, match="txt_ids"):
+        dfl.FluxField(tr, (4, 4, 4), {**flux_cond(), "txt_ids": torch.zeros(2, 3)}, guidance_scale=3.5)
+    other = tmp_path / "fill"
+    other.mkdir()
+    (other / "model_index.json").write_text(json.dumps({"_class_name": "FluxFillPipeline"}))
+    with pytest.raises(NotImplementedError, match="FluxPipeline"):
+        dfl.load_pipeline(other)

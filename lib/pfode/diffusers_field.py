@@ -27,6 +27,16 @@ grid. The empty-prompt embeddings are read from ``null_conditioning.pt`` in the 
 present (a folder without text encoders, e.g. the test pipeline), otherwise computed once with
 the pipeline's text encoders and ``encode_prompt("")``.
 
+FLUX (``FluxTransformer2DModel``, FLUX.1-dev / -schnell) is the same flow-matching model with
+``t = sigma``, but it works on *packed* latents: a latent ``(C, H, W)`` is cut into 2x2 patches,
+giving a sequence ``((H/2)(W/2), 4C)`` (``FluxPipeline._pack_latents``), with position ids
+``img_ids`` (row, column of each patch) and ``txt_ids`` (zeros) for the rotary embedding, and,
+for guidance-distilled models (FLUX.1-dev), a ``guidance`` scale embedded like the time. The
+pipeline calls the transformer with ``timestep = sigma`` (it passes ``t / 1000`` where its
+``t = 1000 sigma``; the transformer multiplies by 1000 itself). :class:`FluxField` packs,
+calls and unpacks, so its ``v(x, t)`` lives on the flattened *unpacked* latent ``(B, C H W)``
+like every other field. :func:`load_pipeline` recognises a ``FluxPipeline`` folder.
+
 ``diffusers`` is imported inside the functions only, so ``import pfode`` stays fast.
 """
 from __future__ import annotations
@@ -41,6 +51,7 @@ import torch
 
 __all__ = [
     "DiffusersField",
+    "FluxField",
     "PipelineField",
     "NULL_CONDITIONING_FILE",
     "shift_sigma",
@@ -51,6 +62,10 @@ __all__ = [
     "save_null_conditioning",
     "math_attention",
     "schedule_map",
+    "pack_latents",
+    "unpack_latents",
+    "latent_image_ids",
+    "flux_mu",
 ]
 
 NULL_CONDITIONING_FILE = "null_conditioning.pt"
@@ -163,6 +178,9 @@ class DiffusersField:
         self.conditioning = {k: v.to(self.device, self.dtype) for k, v in conditioning.items()}
         self.chunk = chunk
 
+    timestep_scale = 1000.0
+    """The model's ``timestep`` is ``timestep_scale * t``."""
+
     def _model(self, x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
         B = x.shape[0]
         if self.is_unet:
@@ -175,7 +193,7 @@ class DiffusersField:
             raise ValueError(f"x must have shape (B, {self.n}), got {tuple(x.shape)}")
         B = x.shape[0]
         t = torch.as_tensor(t, dtype=torch.float64)
-        timestep = (1000.0 * t).expand(B).to(self.device, torch.float32)
+        timestep = (self.timestep_scale * t).expand(B).to(self.device, torch.float32)
         xs = x.to(self.device, self.dtype).reshape(B, *self.sample_shape)
         chunk = self.chunk or B
         with math_attention():
@@ -201,6 +219,126 @@ class DiffusersField:
     def __repr__(self) -> str:
         return (f"DiffusersField({type(self.model).__name__}, sample_shape={self.sample_shape}, "
                 f"{self.dtype})")
+
+
+def pack_latents(latents: torch.Tensor) -> torch.Tensor:
+    """FLUX packing ``(B, C, H, W)`` -> ``(B, (H/2)(W/2), 4C)`` (as ``FluxPipeline._pack_latents``)."""
+    B, C, H, W = latents.shape
+    lat = latents.reshape(B, C, H // 2, 2, W // 2, 2).permute(0, 2, 4, 1, 3, 5)
+    return lat.reshape(B, (H // 2) * (W // 2), 4 * C)
+
+
+def unpack_latents(packed: torch.Tensor, C: int, H: int, W: int) -> torch.Tensor:
+    """Inverse of :func:`pack_latents`: ``(B, (H/2)(W/2), 4C)`` -> ``(B, C, H, W)``."""
+    B = packed.shape[0]
+    lat = packed.reshape(B, H // 2, W // 2, C, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return lat.reshape(B, C, H, W)
+
+
+def latent_image_ids(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """FLUX position ids ``(h w, 3)`` of an ``h x w`` grid of packed patches: ``(0, row, col)``."""
+    ids = torch.zeros(h, w, 3)
+    ids[..., 1] = torch.arange(h)[:, None]
+    ids[..., 2] = torch.arange(w)[None, :]
+    return ids.reshape(h * w, 3).to(device=device, dtype=dtype)
+
+
+def flux_mu(scheduler, image_seq_len: int) -> float:
+    """FLUX's resolution-dependent shift ``mu``: linear in the packed sequence length.
+
+    ``mu = base_shift + (max_shift - base_shift) (L - base_seq_len) / (max_seq_len - base_seq_len)``
+    with the constants of the scheduler config (defaults 0.5, 1.15, 256, 4096), as
+    ``FluxPipeline`` computes it; the scheduler then uses ``sigma' = e^mu / (e^mu + 1/sigma - 1)``.
+    """
+    c = scheduler.config
+    base_len, max_len = c.get("base_image_seq_len", 256), c.get("max_image_seq_len", 4096)
+    base, top = c.get("base_shift", 0.5), c.get("max_shift", 1.15)
+    return base + (top - base) * (image_seq_len - base_len) / (max_len - base_len)
+
+
+class FluxField(DiffusersField):
+    """``v(x, t)`` of a ``FluxTransformer2DModel`` on flattened unpacked latents ``(B, C H W)``.
+
+    ``x`` is reshaped to ``(B, C, H, W)``, packed (:func:`pack_latents`), and the transformer is
+    called with ``timestep = t``, ``img_ids`` / ``txt_ids``, the null-prompt
+    ``encoder_hidden_states`` / ``pooled_projections`` and, for a guidance-distilled model
+    (``guidance_embeds=True``, FLUX.1-dev), ``guidance = guidance_scale``; the output is
+    unpacked and flattened.
+
+    Parameters
+    ----------
+    model:
+        ``FluxTransformer2DModel`` with ``in_channels = 4 C``.
+    sample_shape:
+        ``(C, H, W)`` of the unpacked latent; ``H`` and ``W`` even.
+    conditioning:
+        ``encoder_hidden_states`` ``(1, L, joint_attention_dim)``, ``pooled_projections``
+        ``(1, pooled_projection_dim)`` and optionally ``txt_ids`` ``(L, 3)`` (default zeros, as
+        ``FluxPipeline.encode_prompt``). Default: zeros with ``L = 1``.
+    guidance_scale:
+        Required for a model with guidance embeddings (``FluxPipeline``'s default is 3.5);
+        must be None for a model without them (FLUX.1-schnell).
+    """
+
+    timestep_scale = 1.0
+
+    def __init__(self, model, sample_shape: Sequence[int], conditioning: Optional[dict] = None,
+                 guidance_scale: Optional[float] = None, chunk: Optional[int] = None):
+        cfg = model.config
+        if not hasattr(cfg, "guidance_embeds") or not hasattr(cfg, "axes_dims_rope"):
+            raise TypeError(f"{type(model).__name__} is not a FluxTransformer2DModel")
+        shape = tuple(int(s) for s in sample_shape)
+        if len(shape) != 3 or shape[1] % 2 or shape[2] % 2:
+            raise ValueError(f"sample_shape must be (C, H, W) with H, W even (2x2 packing), got {shape}")
+        C = shape[0]
+        out_ch = cfg.out_channels or cfg.in_channels
+        if cfg.in_channels != 4 * C or out_ch != 4 * C:
+            raise ValueError(f"a FLUX transformer with in_channels={cfg.in_channels}, out_channels="
+                             f"{out_ch} takes packed latents of {C} channels only if both are 4*{C}")
+        if cfg.guidance_embeds and guidance_scale is None:
+            raise ValueError("the transformer is guidance-distilled (guidance_embeds=True): pass "
+                             "guidance_scale (FluxPipeline's default is 3.5)")
+        if not cfg.guidance_embeds and guidance_scale is not None:
+            raise ValueError("the transformer has no guidance embedding (guidance_embeds=False): "
+                             "guidance_scale must be None")
+        dtype = next(model.parameters()).dtype
+        if conditioning is None:
+            conditioning = null_conditioning(model, 1, dtype)
+        conditioning = dict(conditioning)
+        txt_ids = conditioning.pop("txt_ids", None)
+        missing = {"encoder_hidden_states", "pooled_projections"} - set(conditioning)
+        if missing:
+            raise ValueError(f"conditioning lacks {sorted(missing)}")
+        super().__init__(model, shape, conditioning, chunk=chunk)
+        L = self.conditioning["encoder_hidden_states"].shape[1]
+        if txt_ids is None:
+            txt_ids = torch.zeros(L, 3)
+        txt_ids = txt_ids.reshape(-1, 3)
+        if txt_ids.shape[0] != L:
+            raise ValueError(f"txt_ids has {txt_ids.shape[0]} rows, the prompt embedding {L} tokens")
+        self.txt_ids = txt_ids.to(self.device, self.dtype)
+        self.img_ids = latent_image_ids(shape[1] // 2, shape[2] // 2, self.device, self.dtype)
+        self.guidance_scale = None if guidance_scale is None else float(guidance_scale)
+
+    @property
+    def seq_len(self) -> int:
+        """Length ``(H/2)(W/2)`` of the packed image sequence (for :func:`flux_mu`)."""
+        return self.img_ids.shape[0]
+
+    def _model(self, x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        C, H, W = self.sample_shape
+        cond = {k: v.expand(B, *v.shape[1:]) for k, v in self.conditioning.items()}
+        guidance = None
+        if self.guidance_scale is not None:
+            guidance = torch.full((B,), self.guidance_scale, device=self.device, dtype=torch.float32)
+        out = self.model(hidden_states=pack_latents(x), timestep=timestep, guidance=guidance,
+                         txt_ids=self.txt_ids, img_ids=self.img_ids, return_dict=False, **cond)[0]
+        return unpack_latents(out, C, H, W)
+
+    def __repr__(self) -> str:
+        return (f"FluxField({type(self.model).__name__}, sample_shape={self.sample_shape}, "
+                f"guidance_scale={self.guidance_scale}, {self.dtype})")
 
 
 def _check_local(path) -> Path:
@@ -244,7 +382,7 @@ class PipelineField:
     """
 
     def __init__(self, transformer, vae, scheduler, conditioning: dict, image_size: int,
-                 chunk: Optional[int] = None):
+                 chunk: Optional[int] = None, guidance_scale: Optional[float] = None):
         self.vae, self.scheduler = vae.eval(), scheduler
         for p in self.vae.parameters():
             p.requires_grad_(False)
@@ -253,7 +391,15 @@ class PipelineField:
             raise ValueError(f"image_size {image_size} is not a multiple of the VAE factor {f}")
         self.image_size = image_size
         self.latent_shape = (vae.config.latent_channels, image_size // f, image_size // f)
-        self.field = DiffusersField(transformer, self.latent_shape, conditioning, chunk=chunk)
+        self.is_flux = hasattr(transformer.config, "guidance_embeds")
+        if self.is_flux:
+            if image_size % (2 * f):
+                raise ValueError(f"image_size {image_size} is not a multiple of 2 x VAE factor "
+                                 f"{2 * f} (FLUX packs 2x2 latent patches)")
+            self.field = FluxField(transformer, self.latent_shape, conditioning,
+                                   guidance_scale=guidance_scale, chunk=chunk)
+        else:
+            self.field = DiffusersField(transformer, self.latent_shape, conditioning, chunk=chunk)
         self.scaling_factor = float(vae.config.scaling_factor)
         self.shift_factor = float(getattr(vae.config, "shift_factor", None) or 0.0)
 
@@ -274,16 +420,29 @@ class PipelineField:
         return self.vae.decode(lat, return_dict=False)[0].to(latents.dtype)
 
     def ts(self, steps: int) -> torch.Tensor:
-        """The scheduler's decreasing grid from 1 to 0 (shift applied), see :func:`schedule_ts`."""
-        return schedule_ts(self.scheduler, steps)
+        """The scheduler's decreasing grid from 1 to 0 (shift applied), see :func:`schedule_ts`.
+
+        FLUX: as ``FluxPipeline``, the sigmas ``linspace(1, 1/steps, steps)`` with the shift
+        ``mu = flux_mu(scheduler, seq_len)`` when the scheduler uses dynamic shifting.
+        """
+        if not self.is_flux:
+            return schedule_ts(self.scheduler, steps)
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        import numpy as np
+        kw = {"sigmas": np.linspace(1.0, 1.0 / steps, steps)}
+        if self.scheduler.config.get("use_dynamic_shifting", False):
+            kw["mu"] = flux_mu(self.scheduler, self.field.seq_len)
+        return schedule_ts(self.scheduler, steps, **kw)
 
     def __repr__(self) -> str:
         return f"PipelineField({self.field!r}, latent_shape={self.latent_shape})"
 
 
 def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None,
-                  device="cpu", chunk: Optional[int] = None) -> PipelineField:
-    """Load an SD3 / SD3.5 pipeline folder from a local ``path`` (no download).
+                  device="cpu", chunk: Optional[int] = None,
+                  guidance_scale: Optional[float] = None) -> PipelineField:
+    """Load an SD3 / SD3.5 or FLUX pipeline folder from a local ``path`` (no download).
 
     Reads ``transformer/``, ``vae/`` and ``scheduler/`` with ``from_pretrained``. The null
     (empty-prompt) conditioning comes from ``path/null_conditioning.pt`` when present;
@@ -292,6 +451,12 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     that file when the folder is writable, and the text encoders are freed.
 
     ``image_size`` defaults to ``transformer.config.sample_size * vae factor``.
+
+    A ``FluxPipeline`` folder (``model_index.json`` ``_class_name``) gives a :class:`FluxField`
+    (``FluxTransformer2DModel``; ``FluxPipeline.encode_prompt("")`` when there is no cache);
+    ``image_size`` then defaults to ``128 * vae factor`` (``FluxPipeline``'s default, 1024),
+    and ``guidance_scale`` (for guidance-distilled models only) defaults to 3.5 as in
+    ``FluxPipeline``. Other FLUX pipelines (Fill, Kontext, ...) are not wrapped.
     """
     p = _check_local(path)
     index = p / "model_index.json"
@@ -300,10 +465,15 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
 
     cls = json.loads(index.read_text()).get("_class_name", "")
+    if cls == "FluxPipeline":
+        return _load_flux_pipeline(p, dtype=dtype, image_size=image_size, device=device,
+                                   chunk=chunk, guidance_scale=guidance_scale)
     if "Flux" in cls:
         raise NotImplementedError(
-            f"{cls}: the FLUX layout (packed 2x2 latents, image/text position ids, guidance "
-            "embedding) is not wrapped; SD3 / SD3.5 folders are")
+            f"{cls}: only the text-to-image FluxPipeline layout is wrapped (no image "
+            "conditioning channels or reference tokens)")
+    if guidance_scale is not None:
+        raise ValueError(f"guidance_scale applies to FLUX folders only, not to {cls or 'this folder'}")
     transformer = SD3Transformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
                                                         torch_dtype=dtype).to(device)
     vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
@@ -328,3 +498,34 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     f = 2 ** (len(vae.config.block_out_channels) - 1)
     size = image_size or transformer.config.sample_size * f
     return PipelineField(transformer, vae, scheduler, cond, size, chunk=chunk)
+
+
+def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_scale) -> PipelineField:
+    """The FLUX branch of :func:`load_pipeline`."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+
+    transformer = FluxTransformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
+                                                         torch_dtype=dtype).to(device)
+    vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
+                                        low_cpu_mem_usage=False).to(device)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler")
+    if transformer.config.guidance_embeds and guidance_scale is None:
+        guidance_scale = 3.5
+    cache = p / NULL_CONDITIONING_FILE
+    if cache.exists():
+        cond = torch.load(cache, map_location="cpu", weights_only=True)
+    else:
+        from diffusers import FluxPipeline
+        pipe = FluxPipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
+                                            scheduler=scheduler, torch_dtype=dtype)
+        pipe.to(device)
+        with torch.no_grad():
+            emb, pooled, txt_ids = pipe.encode_prompt(prompt="", prompt_2="", device=device)
+        cond = {"encoder_hidden_states": emb, "pooled_projections": pooled, "txt_ids": txt_ids}
+        del pipe
+        if os.access(p, os.W_OK):
+            save_null_conditioning(p, emb, pooled)
+    f = 2 ** (len(vae.config.block_out_channels) - 1)
+    size = image_size or (getattr(transformer.config, "sample_size", None) or 128) * f
+    return PipelineField(transformer, vae, scheduler, cond, size, chunk=chunk,
+                         guidance_scale=guidance_scale)

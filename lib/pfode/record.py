@@ -1,0 +1,100 @@
+"""Record a notebook's measured numbers so that a sweep can tabulate them.
+
+A notebook run by :mod:`pfode.sweep` ends with ``pfode.record.save_metrics(...)``. The
+runner tells the notebook where to write through the environment variable
+``PFODE_METRICS``; a notebook run by hand (or by the book build) has no such variable and
+:func:`save_metrics` then only checks the rows and returns them.
+
+Metrics are a dict (one row) or a list of dicts (several rows for one parameter point, e.g.
+one row per dimension or per estimator). Values must be JSON scalars: numbers (numpy and
+torch scalars are converted), strings, booleans or ``None``. Non-finite floats are written
+as ``NaN`` / ``Infinity`` (Python's JSON dialect) and read back as floats.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+__all__ = ["METRICS_ENV", "save_metrics", "load_metrics", "metrics_path"]
+
+METRICS_ENV = "PFODE_METRICS"
+"""Environment variable holding the path the sweep runner wants the metrics written to."""
+
+
+def metrics_path() -> Path | None:
+    """The path in ``$PFODE_METRICS``, or None when the notebook is not run by a sweep."""
+    p = os.environ.get(METRICS_ENV, "")
+    return Path(p) if p else None
+
+
+def _scalar(key: str, value: Any):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    item = getattr(value, "item", None)          # numpy / torch scalars and 0-d arrays
+    if item is not None and getattr(value, "ndim", 0) == 0:
+        value = item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"metric {key!r} must be a number, string, bool or None; "
+                    f"got {type(value).__name__}")
+
+
+def _rows(rows) -> list[dict]:
+    if isinstance(rows, Mapping):
+        rows = [rows]
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise TypeError("metrics must be a dict or a list of dicts")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"metrics row {i} is a {type(row).__name__}, not a dict")
+        clean = {}
+        for k, v in row.items():
+            if not isinstance(k, str) or not k:
+                raise TypeError(f"metrics row {i}: keys must be non-empty strings, got {k!r}")
+            clean[k] = _scalar(k, v)
+        out.append(clean)
+    if not out:
+        raise ValueError("metrics must hold at least one row")
+    return out
+
+
+def save_metrics(rows, path: str | os.PathLike | None = None) -> list[dict]:
+    """Write ``rows`` (a dict or a list of dicts) as JSON to ``path``; return the clean rows.
+
+    ``path=None`` uses ``$PFODE_METRICS`` (set by the sweep runner); when that is unset too,
+    nothing is written. The file is written to a temporary name in the same folder and
+    renamed, so a reader never sees half a file. A second call replaces the first.
+    """
+    clean = _rows(rows)
+    target = Path(path) if path is not None else metrics_path()
+    if target is None:
+        return clean
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(clean, f, indent=1, allow_nan=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)                                  # mkstemp makes it private
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return clean
+
+
+def load_metrics(path: str | os.PathLike) -> list[dict]:
+    """Read the rows written by :func:`save_metrics` (always a list of dicts)."""
+    with open(path) as f:
+        data = json.load(f)
+    return _rows(data)

@@ -1,0 +1,624 @@
+"""Run one notebook over a grid of parameters with papermill, resumably.
+
+Usage::
+
+    python -m pfode.sweep sweeps/dimension_default.yml [--dry-run] [--max-points N]
+    make sweep SPEC=sweeps/dimension_default.yml
+
+A *spec* is a YAML file::
+
+    sweep: dimension_default              # name: results go to results/<sweep>/
+    notebook: notebooks/ch09_dimension_sweep.py   # jupytext text notebook
+    description: one line (optional)
+    parameters: {K: 1000, s: 0.05}        # fixed values for every point (optional)
+    grid: {r: [2, 4, 8]}                  # cartesian product of lists (optional)
+    points: [{r: 16, K: 256}]             # explicit extra points (optional)
+    env: {OMP_NUM_THREADS: 2}             # environment of the kernel (optional)
+
+At least one of ``grid`` and ``points`` must give a point. A point's parameters are the fixed
+``parameters`` overridden by its grid values or its explicit entry. Relative paths are taken
+from the project root (the nearest folder above the spec holding ``_toc.yml``; the spec's
+folder when there is none).
+
+What the runner does, in order:
+
+1. validates the spec's keys and values, converts the notebook to ``.ipynb`` in a temporary
+   folder (jupytext) and reads its parameters cell (``papermill.inspect_notebook``); any
+   parameter the notebook does not declare is rejected, naming it and the allowed names,
+   before anything is run or written;
+2. gives every point a deterministic id, ``<key=value slug>-<hash>`` where the hash covers
+   *all* of the point's parameters (changing a fixed parameter changes every id, so stale
+   results are never reused);
+3. runs each unfinished point with papermill (kernel ``python3``, working directory the
+   notebook's folder, ``OMP_NUM_THREADS`` from ``--threads`` unless the spec's ``env`` sets
+   it) in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook records its
+   numbers with :func:`pfode.record.save_metrics` (the runner passes the path in
+   ``$PFODE_METRICS``). When the notebook and its metrics are complete the folder is renamed
+   atomically to ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json`` and
+   ``metrics.json``). A folder with that name *is* the "finished" marker: a killed run
+   leaves only ``.tmp-*`` folders, removed by the next run, and finished points are skipped;
+4. a point that raises is reported by id and parameters, its executed notebook kept under
+   ``results/<sweep>/.failed/<id>.ipynb``, and the other points still run;
+5. rebuilds ``results/<sweep>/table.csv`` (written to a temporary file, then ``os.replace``):
+   one row per metrics row of every finished point of the spec, with columns ``point_id``,
+   the parameters, then the metrics.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .record import METRICS_ENV, load_metrics
+
+__all__ = [
+    "SpecError",
+    "SweepError",
+    "Spec",
+    "Point",
+    "SweepResult",
+    "load_spec",
+    "expand_points",
+    "point_id",
+    "notebook_parameters",
+    "run_sweep",
+    "write_table",
+    "main",
+]
+
+SPEC_KEYS = {"sweep", "notebook", "description", "parameters", "grid", "points", "env",
+             "kernel", "results_dir", "cell_timeout"}
+REQUIRED_KEYS = ("sweep", "notebook")
+FINISHED_FILES = ("params.json", "metrics.json")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SpecError(ValueError):
+    """The spec file or a point in it is invalid (nothing has been run)."""
+
+
+class SweepError(RuntimeError):
+    """One or more points failed while running (the others finished)."""
+
+
+@dataclass
+class Spec:
+    """A validated sweep spec (see the module docstring)."""
+
+    path: Path
+    root: Path
+    sweep: str
+    notebook: Path
+    parameters: dict
+    grid: dict
+    points: list
+    env: dict
+    kernel: str = "python3"
+    results_dir: Path | None = None
+    cell_timeout: int | None = None
+    description: str = ""
+
+
+@dataclass
+class Point:
+    """One parameter point of a sweep."""
+
+    id: str
+    parameters: dict          # all parameters passed to the notebook (fixed + own)
+    own: dict                 # the values that come from the grid / explicit entry
+    directory: Path           # results/<sweep>/<id>
+
+    @property
+    def finished(self) -> bool:
+        return self.directory.is_dir() and all((self.directory / f).is_file()
+                                               for f in FINISHED_FILES)
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did."""
+
+    sweep_dir: Path
+    points: list[Point]
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    table: Path | None = None
+    wall_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def _project_root(start: Path) -> Path:
+    for d in (start, *start.parents):
+        if (d / "_toc.yml").exists():
+            return d
+    return start
+
+
+def _check_scalar_or_list(where: str, key: str, value: Any) -> None:
+    """Parameter values must survive a YAML -> papermill -> JSON round trip."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: value of {key!r} is not plain data ({value!r})") from exc
+
+
+def _check_param_names(where: str, mapping: Any) -> dict:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict):
+        raise SpecError(f"{where} must be a mapping of parameter names to values, "
+                        f"got {type(mapping).__name__}")
+    for k, v in mapping.items():
+        if not isinstance(k, str) or not k.isidentifier():
+            raise SpecError(f"{where}: {k!r} is not a valid parameter name")
+        _check_scalar_or_list(where, k, v)
+    return dict(mapping)
+
+
+def load_spec(path: str | os.PathLike) -> Spec:
+    """Read and validate a sweep spec; raise :class:`SpecError` with a clear message."""
+    import yaml
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a YAML mapping with keys "
+                        f"{', '.join(sorted(SPEC_KEYS))}")
+    unknown = sorted(set(data) - SPEC_KEYS)
+    if unknown:
+        raise SpecError(f"{path}: unknown spec key(s) {', '.join(map(repr, unknown))}; "
+                        f"allowed: {', '.join(sorted(SPEC_KEYS))}")
+    missing = [k for k in REQUIRED_KEYS if not data.get(k)]
+    if missing:
+        raise SpecError(f"{path}: missing required key(s) {', '.join(missing)}")
+    sweep = data["sweep"]
+    if not isinstance(sweep, str) or not _NAME_RE.match(sweep):
+        raise SpecError(f"{path}: sweep name {sweep!r} must be letters, digits, '_', '.', '-'")
+    root = _project_root(path.parent)
+    notebook = Path(str(data["notebook"]))
+    notebook = (notebook if notebook.is_absolute() else root / notebook).resolve()
+    if not notebook.is_file():
+        raise SpecError(f"{path}: notebook not found: {notebook}")
+    if notebook.suffix not in (".py", ".md", ".ipynb"):
+        raise SpecError(f"{path}: notebook must be a jupytext .py/.md file or an .ipynb, "
+                        f"got {notebook.name}")
+
+    parameters = _check_param_names("parameters", data.get("parameters"))
+    grid = data.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise SpecError(f"{path}: grid must map parameter names to lists of values")
+    for k, values in grid.items():
+        _check_param_names("grid", {k: values})
+        if not isinstance(values, list):
+            raise SpecError(f"{path}: grid value of {k!r} must be a list, got {values!r}")
+        if not values:
+            raise SpecError(f"{path}: grid list of {k!r} is empty (the grid has no points)")
+    points = data.get("points") or []
+    if not isinstance(points, list):
+        raise SpecError(f"{path}: points must be a list of mappings")
+    for i, p in enumerate(points):
+        if not isinstance(p, dict) or not p:
+            raise SpecError(f"{path}: points[{i}] must be a non-empty mapping, got {p!r}")
+        _check_param_names(f"points[{i}]", p)
+    if not grid and not points:
+        raise SpecError(f"{path}: the sweep has no points: give a non-empty grid or points")
+    env = data.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+        raise SpecError(f"{path}: env must map variable names to values")
+    env = {k: str(v) for k, v in env.items()}
+    kernel = data.get("kernel", "python3")
+    if not isinstance(kernel, str) or not kernel:
+        raise SpecError(f"{path}: kernel must be a kernel name")
+    results_dir = data.get("results_dir")
+    if results_dir is not None:
+        results_dir = Path(str(results_dir))
+        results_dir = results_dir if results_dir.is_absolute() else root / results_dir
+    cell_timeout = data.get("cell_timeout")
+    if cell_timeout is not None and (isinstance(cell_timeout, bool)
+                                     or not isinstance(cell_timeout, int) or cell_timeout < 1):
+        raise SpecError(f"{path}: cell_timeout must be a positive integer (seconds)")
+    description = data.get("description") or ""
+    return Spec(path, root, sweep, notebook, parameters, dict(grid), list(points), env,
+                kernel, results_dir, cell_timeout, str(description))
+
+
+def _slug_value(v: Any) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", s).strip("-") or "x"
+
+
+def point_id(parameters: dict, own: dict | None = None, *, max_slug: int = 60) -> str:
+    """Deterministic id ``<k=v_k=v slug>-<8 hex>`` of a point.
+
+    The slug lists ``own`` (the values that vary across the sweep, in sorted key order) for
+    readability; the hash is the SHA-1 of the canonical JSON of *all* ``parameters``, so two
+    points share an id only when every parameter is equal.
+    """
+    own = parameters if own is None else own
+    canon = json.dumps(parameters, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    digest = hashlib.sha1(canon.encode()).hexdigest()[:8]
+    slug = "_".join(f"{k}={_slug_value(own[k])}" for k in sorted(own))
+    slug = slug[:max_slug].rstrip("_-.")
+    return f"{slug}-{digest}" if slug else digest
+
+
+def expand_points(spec: Spec, sweep_dir: Path | None = None) -> list[Point]:
+    """The spec's points: the grid's cartesian product (first key slowest), then ``points``.
+
+    Duplicate points (same parameters) are kept once.
+    """
+    sweep_dir = sweep_dir or _sweep_dir(spec, None)
+    owns: list[dict] = []
+    if spec.grid:
+        keys = list(spec.grid)
+        for combo in itertools.product(*(spec.grid[k] for k in keys)):
+            owns.append(dict(zip(keys, combo)))
+    owns.extend(dict(p) for p in spec.points)
+    out, seen = [], set()
+    for own in owns:
+        params = {**spec.parameters, **own}
+        pid = point_id(params, own)
+        if pid in seen:
+            continue
+        seen.add(pid)
+        out.append(Point(pid, params, own, sweep_dir / pid))
+    return out
+
+
+def _sweep_dir(spec: Spec, results_dir: str | os.PathLike | None) -> Path:
+    base = Path(results_dir) if results_dir is not None else (spec.results_dir or spec.root / "results")
+    return Path(base).resolve() / spec.sweep
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def _to_ipynb(notebook: Path, dest: Path, kernel: str) -> Path:
+    """Write ``notebook`` (jupytext text or .ipynb) as ``dest/<stem>.ipynb``."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(notebook)
+    ks = nb.metadata.get("kernelspec") or {}
+    if not ks.get("name"):
+        nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    out = dest / f"{notebook.stem}.ipynb"
+    nbformat.write(nb, out)
+    return out
+
+
+def _declared(ipynb: Path) -> dict:
+    """``{name: default}`` of the parameters cell.
+
+    ``papermill.inspect_notebook`` skips any line holding two ``=`` (e.g. ``a = 1  # b = 2``);
+    the names assigned at top level of the cell (read with ``ast``) are added, so such a
+    comment cannot make a real parameter look unknown.
+    """
+    import ast
+
+    import nbformat
+    import papermill
+
+    declared = {k: v.get("default") for k, v in papermill.inspect_notebook(str(ipynb)).items()}
+    nb = nbformat.read(ipynb, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError as exc:
+                raise SpecError(f"the parameters cell of {ipynb.name} is not valid Python: {exc}") from exc
+            for node in tree.body:
+                targets = (node.targets if isinstance(node, ast.Assign)
+                           else [node.target] if isinstance(node, ast.AnnAssign) else [])
+                for t in targets:
+                    if isinstance(t, ast.Name) and t.id not in declared:
+                        declared[t.id] = ast.get_source_segment(cell.source, node.value)
+            break
+    return declared
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> dict:
+    """The parameters declared in the notebook's ``parameters`` cell: ``{name: default repr}``."""
+    notebook = Path(notebook)
+    with tempfile.TemporaryDirectory(prefix="pfode-sweep-") as tmp:
+        ipynb = _to_ipynb(notebook, Path(tmp), "python3") if notebook.suffix != ".ipynb" else notebook
+        return _declared(ipynb)
+
+
+def _check_points_against(spec: Spec, allowed: dict, points: Sequence[Point]) -> None:
+    if not allowed:
+        raise SpecError(f"{spec.notebook.name} has no parameters cell (a code cell tagged "
+                        f"'parameters'), so it cannot be swept")
+    names = set(spec.parameters) | set(spec.grid)
+    for p in spec.points:
+        names |= set(p)
+    unknown = sorted(names - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"{spec.path.name}: unknown parameter(s) {', '.join(map(repr, unknown))} for "
+            f"{spec.notebook.name}; its parameters are: {', '.join(sorted(allowed))}")
+
+
+@contextlib.contextmanager
+def _environ(updates: dict) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _run_point(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: int) -> float:
+    """Execute one point in a temporary folder and rename it into place; return seconds."""
+    import papermill
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{point.id}-", dir=sweep_dir))
+    out_nb = tmp / f"{spec.notebook.stem}.ipynb"
+    metrics = tmp / "metrics.json"
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **spec.env,
+           METRICS_ENV: str(metrics)}
+    start = time.perf_counter()
+    ok = False
+    try:
+        with _environ(env):
+            papermill.execute_notebook(
+                str(ipynb), str(out_nb), parameters=point.parameters, kernel_name=spec.kernel,
+                cwd=str(spec.notebook.parent), progress_bar=False, log_output=False,
+                execution_timeout=spec.cell_timeout)
+        if not metrics.is_file():
+            raise SweepError(f"the notebook finished without recording metrics "
+                             f"(call pfode.record.save_metrics(...)); ${METRICS_ENV} was {metrics}")
+        load_metrics(metrics)                                 # readable, non-empty
+        wall = time.perf_counter() - start
+        meta = {"sweep": spec.sweep, "point_id": point.id, "notebook": spec.notebook.name,
+                "parameters": point.parameters, "own": point.own,
+                "smoke": os.environ.get("PFODE_SMOKE", "") not in ("", "0", "false", "False"),
+                "wall_s": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (tmp / "params.json").write_text(json.dumps(meta, indent=1) + "\n")
+        os.chmod(tmp, 0o755)                                  # mkdtemp makes it private
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
+        if point.directory.exists():                          # an incomplete leftover
+            shutil.rmtree(point.directory)
+        os.rename(tmp, point.directory)                       # atomic: now it is finished
+        ok = True
+        return wall
+    finally:
+        if not ok:
+            failed = sweep_dir / ".failed"
+            failed.mkdir(exist_ok=True)
+            if out_nb.exists():
+                shutil.copy2(out_nb, failed / f"{point.id}.ipynb")
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    return v
+
+
+def write_table(sweep_dir: Path, points: Sequence[Point]) -> Path:
+    """(Re)build ``<sweep_dir>/table.csv`` from the finished points among ``points``.
+
+    One row per metrics row; columns ``point_id``, every parameter (in first-seen order),
+    then every metric. A metric named like a parameter must carry the same value (else
+    :class:`SweepError`). Written to a temporary file and renamed into place.
+    """
+    param_cols: list[str] = []
+    metric_cols: list[str] = []
+    rows = []
+    for p in points:
+        if not p.finished:
+            continue
+        for k in p.parameters:
+            if k not in param_cols:
+                param_cols.append(k)
+        for m in load_metrics(p.directory / "metrics.json"):
+            for k, v in m.items():
+                if k in p.parameters:
+                    if v != p.parameters[k]:
+                        raise SweepError(f"point {p.id}: metric {k!r} = {v!r} clashes with the "
+                                         f"parameter {k} = {p.parameters[k]!r}")
+                elif k not in metric_cols:
+                    metric_cols.append(k)
+            rows.append({"point_id": p.id, **p.parameters,
+                         **{k: v for k, v in m.items() if k not in p.parameters}})
+    metric_cols = [c for c in metric_cols if c not in param_cols and c != "point_id"]
+    cols = ["point_id", *param_cols, *metric_cols]
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir / "table.csv"
+    fd, tmp = tempfile.mkstemp(prefix=".table-", suffix=".csv", dir=sweep_dir)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
+            w.writeheader()
+            for row in rows:
+                w.writerow({k: _cell(row.get(k)) for k in cols})
+        os.chmod(tmp, 0o644)                                  # mkstemp makes it private
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- driver
+
+
+@contextlib.contextmanager
+def _lock(sweep_dir: Path) -> Iterator[None]:
+    lock = sweep_dir / ".lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            pid = int(lock.read_text().strip() or 0)
+            os.kill(pid, 0)
+            alive = True
+        except (ValueError, ProcessLookupError, PermissionError, OSError):
+            alive = False
+        if alive:
+            raise SweepError(f"{sweep_dir} is being run by process {pid} (remove {lock} if not)")
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None,
+              dry_run: bool = False, max_points: int | None = None, threads: int = 2,
+              progress: bool = True, out=None) -> SweepResult:
+    """Run (or, with ``dry_run``, list) the points of a spec; see the module docstring.
+
+    Raises :class:`SpecError` before running anything when the spec is invalid and
+    :class:`SweepError` after the run when some points failed (the others are finished and
+    tabulated). ``max_points`` limits how many unfinished points this call runs.
+    """
+    from tqdm.auto import tqdm
+
+    out = sys.stdout if out is None else out
+    if max_points is not None and (isinstance(max_points, bool) or max_points < 1):
+        raise SpecError(f"max_points must be a positive integer, got {max_points!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SpecError(f"threads must be a positive integer, got {threads!r}")
+    spec = load_spec(spec_path)
+    sweep_dir = _sweep_dir(spec, results_dir)
+    points = expand_points(spec, sweep_dir)
+    with tempfile.TemporaryDirectory(prefix="pfode-sweep-") as tmp:
+        ipynb = (_to_ipynb(spec.notebook, Path(tmp), spec.kernel)
+                 if spec.notebook.suffix != ".ipynb" else spec.notebook)
+        allowed = _declared(ipynb)
+        _check_points_against(spec, allowed, points)         # before anything is written
+        result = SweepResult(sweep_dir, points)
+        todo = [p for p in points if not p.finished]
+        result.skipped = [p.id for p in points if p.finished]
+        if max_points is not None:
+            todo = todo[:max_points]
+        if dry_run:
+            print(f"sweep {spec.sweep}: {len(points)} point(s), {len(result.skipped)} finished, "
+                  f"notebook {spec.notebook.name}, results in {sweep_dir}", file=out)
+            for p in points:
+                mark = "done" if p.finished else ("run " if p in todo else "wait")
+                print(f"  [{mark}] {p.id}  {json.dumps(p.own)}", file=out)
+            return result
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with _lock(sweep_dir):
+            for stale in sweep_dir.glob(".tmp-*"):           # left by a killed run
+                shutil.rmtree(stale, ignore_errors=True)
+            bar = tqdm(total=len(points), initial=len(result.skipped), desc=spec.sweep,
+                       unit="point", disable=not progress, file=sys.stderr)
+            try:
+                for p in todo:
+                    bar.set_postfix_str(p.id[:40])
+                    try:
+                        _run_point(spec, ipynb, p, sweep_dir, threads)
+                        result.ran.append(p.id)
+                        (sweep_dir / ".failed" / f"{p.id}.ipynb").unlink(missing_ok=True)
+                    except Exception as exc:   # noqa: BLE001 - reported below, others go on
+                        msg = _short_error(exc)
+                        result.failed[p.id] = msg
+                        print(f"point {p.id} {json.dumps(p.own)} FAILED: {msg}", file=out)
+                    bar.update(1)
+            finally:
+                bar.close()
+                result.table = write_table(sweep_dir, points)
+        result.wall_s = time.perf_counter() - start
+    done = sum(p.finished for p in points)
+    print(f"sweep {spec.sweep}: ran {len(result.ran)}, skipped {len(result.skipped)} finished, "
+          f"failed {len(result.failed)}; {done}/{len(points)} finished; "
+          f"{result.wall_s:.1f} s; table {result.table}", file=out)
+    if result.failed:
+        lines = "\n".join(f"  {pid}: {msg}" for pid, msg in result.failed.items())
+        err = SweepError(f"{len(result.failed)} point(s) of sweep {spec.sweep} failed "
+                         f"(executed notebooks under {sweep_dir / '.failed'}):\n{lines}")
+        err.result = result
+        raise err
+    return result
+
+
+def _short_error(exc: BaseException) -> str:
+    """One line: papermill's PapermillExecutionError carries the notebook's exception."""
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        cell = getattr(exc, "exec_count", None)
+        return f"{ename}: {evalue}" + (f" (cell {cell})" if cell is not None else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pfode.sweep", description=__doc__.split("\n")[0])
+    ap.add_argument("spec", help="sweep spec (YAML)")
+    ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
+    ap.add_argument("--max-points", type=int, default=None, help="run at most N unfinished points")
+    ap.add_argument("--results", default=None, help="results folder (default: <root>/results)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="OMP_NUM_THREADS for the kernel unless the spec's env sets it (default 2)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    try:
+        run_sweep(args.spec, results_dir=args.results, dry_run=args.dry_run,
+                  max_points=args.max_points, threads=args.threads,
+                  progress=not args.no_progress)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The papermill sweep runner (pfode.sweep) and the metrics recorder (pfode.record).
+
+Each test writes a tiny jupytext notebook into tmp_path whose parameters cell takes a and b
+and records y = a * b (closed form), and runs it through the runner with one kernel thread.
+"""
+import csv
+import json
+import os
+import shutil
+import textwrap
+
+import pytest
+
+from pfode import record, sweep
+
+HEADER = """\
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+"""
+
+NOTEBOOK = HEADER + textwrap.dedent('''\
+
+    # %% tags=["parameters"]
+    a = 1
+    b = 2.0
+    fail_at = -1        # raise for this value of a (simulates a crash mid-point)
+    counter = ""        # file that gets one line per execution
+
+    # %%
+    import pfode.record
+    if counter:
+        with open(counter, "a") as f:
+            f.write(f"{a},{b}\\n")
+    if a == fail_at:
+        raise RuntimeError(f"boom at a={a}")
+    pfode.record.save_metrics([{"y": a * b, "row": 0}, {"y": -a * b, "row": 1}])
+''')
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def make_spec(tmp_path, grid=None, parameters=None, extra=""):
+    nb = write(tmp_path / "tiny.py", NOTEBOOK)
+    spec = {"sweep": "tiny", "notebook": str(nb), "results_dir": str(tmp_path / "results"),
+            "parameters": {"counter": str(tmp_path / "count.txt"), **(parameters or {})},
+            "grid": grid or {"a": [1, 2, 3], "b": [0.5, 4.0]}}
+    text = json.dumps(spec) + "\n" + extra          # JSON is YAML
+    return write(tmp_path / "spec.yml", text)
+
+
+def read_table(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def runs(tmp_path):
+    p = tmp_path / "count.txt"
+    return p.read_text().splitlines() if p.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def no_metrics_env(monkeypatch):
+    monkeypatch.delenv("PFODE_METRICS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One 2 x 2 sweep, run once for the module (kernel start-ups dominate the test time)."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    spec = make_spec(tmp, grid={"a": [1, 3], "b": [0.5, 4.0]})
+    return tmp, spec, sweep.run_sweep(spec, threads=1, progress=False)
+
+
+def test_table_matches_closed_form_and_layout(finished):
+    tmp, spec, res = finished
+    assert len(res.ran) == 4 and not res.failed and not res.skipped
+    rows = read_table(res.table)
+    assert len(rows) == 8                                    # two metric rows per point
+    seen = set()
+    for row in rows:
+        a, b, y, k = int(row["a"]), float(row["b"]), float(row["y"]), int(row["row"])
+        assert y == pytest.approx(a * b * (1 if k == 0 else -1)), row
+        seen.add((a, b))
+    assert seen == {(a, b) for a in (1, 3) for b in (0.5, 4.0)}
+    assert list(rows[0])[:4] == ["point_id", "counter", "a", "b"]
+    for p in res.points:                                     # finished folders are complete
+        assert sorted(os.listdir(p.directory)) == ["metrics.json", "params.json", "tiny.ipynb"]
+        meta = json.loads((p.directory / "params.json").read_text())
+        assert meta["parameters"] == p.parameters and meta["point_id"] == p.id
+    assert not list(res.sweep_dir.glob(".tmp-*"))
+
+
+def test_unknown_parameter_rejected_before_running(tmp_path):
+    spec = make_spec(tmp_path, grid={"a": [1], "c": [3]})
+    with pytest.raises(sweep.SpecError) as info:
+        sweep.run_sweep(spec, threads=1, progress=False)
+    msg = str(info.value)
+    assert "'c'" in msg and "a, b, counter, fail_at" in msg
+    assert not (tmp_path / "results").exists()
+    assert runs(tmp_path) == []
+
+
+@pytest.mark.parametrize("text, match", [
+    ("sweep: x\nnotebook: nope.py\ngrid: {a: [1]}\n", "notebook not found"),
+    ("sweep: x\nnotebook: tiny.py\ngrid: {a: [1]\n", "not valid YAML"),
+    ("sweep: x\nnotebook: tiny.py\ngrid: {a: []}\n", "empty"),
+    ("sweep: x\nnotebook: tiny.py\n", "no points"),
+    ("sweep: x\nnotebook: tiny.py\ngrid: {a: [1]}\ngird: 1\n", "unknown spec key.*'gird'"),
+    ("notebook: tiny.py\ngrid: {a: [1]}\n", "missing required key.*sweep"),
+    ("sweep: x\nnotebook: tiny.py\ngrid: {a: 1}\n", "must be a list"),
+])
+def test_bad_specs(tmp_path, text, match):
+    write(tmp_path / "tiny.py", NOTEBOOK)
+    with pytest.raises(sweep.SpecError, match=match):
+        sweep.run_sweep(write(tmp_path / "bad.yml", text), threads=1, progress=False)
+    assert not (tmp_path / "results").exists()
+
+
+def test_resume_reruns_only_missing_point(finished):
+    tmp, spec, first = finished
+    before = runs(tmp)
+    victim = first.points[1]
+    mtimes = {p.id: (p.directory / "metrics.json").stat().st_mtime_ns for p in first.points}
+    shutil.rmtree(victim.directory)
+    (first.sweep_dir / f".tmp-{victim.id}-killed").mkdir()     # debris of a killed run
+    second = sweep.run_sweep(spec, threads=1, progress=False)
+    assert second.ran == [victim.id]
+    assert sorted(second.skipped) == sorted(p.id for p in first.points if p is not victim)
+    a, b = victim.own["a"], victim.own["b"]
+    assert runs(tmp) == before + [f"{a},{b}"]                  # only that point executed
+    for p in second.points:
+        if p.id != victim.id:
+            assert (p.directory / "metrics.json").stat().st_mtime_ns == mtimes[p.id]
+    assert not list(second.sweep_dir.glob(".tmp-*"))
+    assert len(read_table(second.table)) == 8
+
+
+def test_crash_mid_point_is_not_finished(tmp_path, capsys):
+    spec = make_spec(tmp_path, grid={"a": [1, 2]}, parameters={"fail_at": 2})
+    with pytest.raises(sweep.SweepError) as info:
+        sweep.run_sweep(spec, threads=1, progress=False)
+    res = info.value.result
+    bad = [p for p in res.points if p.own["a"] == 2][0]
+    assert list(res.failed) == [bad.id]
+    assert bad.id in str(info.value) and "boom at a=2" in str(info.value)
+    assert not bad.directory.exists() and not bad.finished
+    assert all(p.finished for p in res.points if p is not bad)
+    assert (res.sweep_dir / ".failed" / f"{bad.id}.ipynb").exists()
+    assert {int(r["a"]) for r in read_table(res.table)} == {1}
+    assert not list(res.sweep_dir.glob(".tmp-*"))
+    # the CLI reports the failure with a non-zero exit status and resumes the failed point only
+    assert sweep.main([str(spec), "--threads", "1", "--no-progress"]) == 1
+    assert "a=2" in capsys.readouterr().err
+    assert runs(tmp_path) == ["1,2.0", "2,2.0", "2,2.0"]
+
+
+def test_point_ids_are_deterministic(tmp_path):
+    spec = sweep.load_spec(make_spec(tmp_path))
+    ids1 = [p.id for p in sweep.expand_points(spec)]
+    ids2 = [p.id for p in sweep.expand_points(sweep.load_spec(spec.path))]
+    assert ids1 == ids2 and len(set(ids1)) == 6
+    assert ids1[0].startswith("a=1_b=0.5-")
+    base = {"a": 1, "b": 0.5}
+    assert sweep.point_id({"b": 0.5, "a": 1}) == sweep.point_id(base)   # order-free
+    assert sweep.point_id({**base, "c": 1}, base) != sweep.point_id(base, base)
+    spec2 = sweep.load_spec(make_spec(tmp_path, parameters={"fail_at": 7}))
+    assert not set(ids1) & {p.id for p in sweep.expand_points(spec2)}  # fixed params hashed
+
+
+def test_dry_run_and_max_points(tmp_path, capsys):
+    spec = make_spec(tmp_path, grid={"a": [1, 2, 3]})
+    res = sweep.run_sweep(spec, dry_run=True, progress=False)
+    assert not res.ran and not (tmp_path / "results").exists()
+    out = capsys.readouterr().out
+    assert out.count("[run ]") == 3
+    res = sweep.run_sweep(spec, max_points=1, threads=1, progress=False)
+    assert len(res.ran) == 1 and len(read_table(res.table)) == 2
+    sweep.run_sweep(spec, dry_run=True, progress=False)
+    out = capsys.readouterr().out
+    assert out.count("[done]") == 1 and out.count("[run ]") == 2
+
+
+def test_record_roundtrip_and_validation(tmp_path, monkeypatch):
+    np = pytest.importorskip("numpy")
+    p = tmp_path / "m.json"
+    rows = record.save_metrics({"x": np.float64(1.5), "k": np.int64(3), "ok": True}, p)
+    assert rows == [{"x": 1.5, "k": 3, "ok": True}]
+    assert record.load_metrics(p) == rows
+    monkeypatch.setenv("PFODE_METRICS", str(tmp_path / "env.json"))
+    record.save_metrics([{"a": 1}, {"a": float("nan")}])
+    back = record.load_metrics(tmp_path / "env.json")
+    assert back[0] == {"a": 1} and back[1]["a"] != back[1]["a"]
+    monkeypatch.delenv("PFODE_METRICS")
+    assert record.save_metrics({"a": 2}) == [{"a": 2}]        # no path: nothing written
+    with pytest.raises(TypeError, match="'v'"):
+        record.save_metrics({"v": [1, 2]}, p)
+    with pytest.raises(ValueError):
+        record.save_metrics([], p)

@@ -18,7 +18,10 @@ def smoke() -> bool:
 
 
 def repo_root() -> Path:
-    """The book's root: the nearest folder above the working directory holding ``_toc.yml``."""
+    """The book's root: ``$PFODE_ROOT`` when set, else the nearest folder above the working
+    directory holding ``_toc.yml``."""
+    if os.environ.get("PFODE_ROOT"):
+        return Path(os.environ["PFODE_ROOT"]).resolve()
     here = Path.cwd().resolve()
     for d in (here, *here.parents):
         if (d / "_toc.yml").exists():

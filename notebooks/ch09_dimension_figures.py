@@ -66,7 +66,8 @@ print(f"sweep wall time (sum over points, as run): {dim['t_total_s'].sum():.0f} 
 #
 # Theorem 4.1 must hold on every sample (its bound never exceeds the measured probability),
 # the recorded Clopper–Pearson intervals must be the ones recomputed from the counts, the
-# generated control must pass its chi-square test, and every small-$n$ point must have passed
+# generated control must pass its chi-square test (and, as the chapter states, none of the
+# generated samples is unstable), and every small-$n$ point must have passed
 # its cross-checks against dopri5 and the trace integral.
 
 # %%
@@ -74,6 +75,7 @@ for t in (dim, ss, ks):
     assert (t["bound"] <= t["p_beta"] + 1e-12).all(), "Theorem 4.1 bound above the measured probability"
     assert (t["best_bound"] <= t["p_beta"] + 1e-12).all()
     assert (t["chi2_p_generated"] > 1e-3).all(), "generated samples did not invert to N(0, I)"
+    assert (t["p_unstable_generated"] == 0).all(), "a generated sample is unstable"
     k = np.rint(t["p_unstable"] * t["N"]).astype(int)
     ci = bounds.bernoulli_ci(k.to_numpy(), t["N"].to_numpy(), level)
     np.testing.assert_allclose(ci.lower, t["p_unstable_lo"], atol=1e-12)

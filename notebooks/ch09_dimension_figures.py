@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Figures 9.1–9.4: instability of real patches against the dimension
+# # The figures of the dimension sweep: instability of real patches against the dimension
 #
 # This notebook draws the figures of {doc}`../book/ch09_dimension_sweep` from the tables that
 # the sweep runner wrote under `results/`: one row per parameter point (`kind = "summary"`)
@@ -93,7 +93,7 @@ print(f"cross-checked at n = {checked['n'].tolist()}: max |d log lambda_bar| (BD
       f"{checked['check_trace_err'].max():.1e}")
 
 # %% [markdown]
-# ## Figure 9.1: the probability of instability and the Theorem 4.1 bound
+# ## The probability of instability and the Theorem 4.1 bound
 
 # %% mystnb={"figure": {"caption": "Held-out real patches against a mixture of $K = 256$ Gaussian neighbours ($s = 0.05$) built on patches of other photographs, at patch sides 2 to 64 ($n = 12$ to $12288$). Left: the measured probability of instability $P_q(\\bar\\lambda_G(F(x)) > 1)$ with 95% Clopper–Pearson intervals (200 patches per point), the Theorem 4.1 bound $1 - \\delta_1 - \\delta_2$ with $r$ the 99% quantile of $\\chi^2_n$ and $\\beta = 1$, and the best bound over all $r$; dotted: the measured probability for the patches of each held-out photograph; grey: the same for points uniform on the cube (the $q$ of Assumptions 4.1–4.2); black: real patches against the sparsest mixture of the width sweep ($s = 0.005$, 100 patches per point). Middle: the two terms of the bound with their intervals. Right: the median of $\\|F(x)\\|^2/n$ for held-out patches, its exact lower bound $\\|x_\\perp\\|^2/(s^2 n)$ from the part of $x$ outside the span of the training patches, the value for generated samples (Gaussian noise: 1) and the radius $r/n$.", "name": "fig-ch9-curve"}}
 n = dim["n"].to_numpy()
@@ -146,7 +146,7 @@ pfode.nb.savefig(fig, "ch09_curve")
 plt.show()
 
 # %% [markdown]
-# ## Figure 9.2: which patches stay stable
+# ## Which patches stay stable
 #
 # The patch thumbnails are drawn again from the same seeded crops (`pfode.data.patch_split`
 # with the sweep's parameters); the check below confirms that they are the same patches.
@@ -200,7 +200,7 @@ pfode.nb.savefig(fig, "ch09_which")
 plt.show()
 
 # %% [markdown]
-# ## Figure 9.3: the width $s$ and the number of components $K$
+# ## The width $s$ and the number of components $K$
 
 # %%
 with pd.option_context("display.width", 160, "display.precision", 3):
@@ -258,7 +258,7 @@ pfode.nb.savefig(fig, "ch09_s_k")
 plt.show()
 
 # %% [markdown]
-# ## Figure 9.4: Euler reconstruction error
+# ## Euler reconstruction error
 #
 # At every $n$ the unstable patches have the larger median error, and at the largest $n$ the
 # rank correlation between $\log\bar\lambda_G$ and the error has a bootstrap interval above

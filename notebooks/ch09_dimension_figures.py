@@ -80,12 +80,11 @@ for t in (dim, ss, ks):
     ci = bounds.bernoulli_ci(k.to_numpy(), t["N"].to_numpy(), level)
     np.testing.assert_allclose(ci.lower, t["p_unstable_lo"], atol=1e-12)
     np.testing.assert_allclose(ci.upper, t["p_unstable_hi"], atol=1e-12)
-for t, smp_t in ((dim, dim_samples),):
-    for _, row in t.iterrows():
-        sm = smp_t[smp_t["n"] == row["n"]]
-        # Proposition (span): ||F(x)||^2 >= ||x_perp||^2 / s^2, hence delta2 >= P(||x_perp||^2 / s^2 > r)
-        assert (sm["z2_over_n"] >= sm["xperp2_over_s2n"] * (1 - 1e-9)).all()
-        assert row["delta2"] >= np.mean(sm["xperp2_over_s2n"] > row["r_over_n"]) - 1e-12
+for _, row in dim.iterrows():
+    sm = dim_samples[dim_samples["n"] == row["n"]]
+    # Proposition (span): ||F(x)||^2 >= ||x_perp||^2 / s^2, hence delta2 >= P(||x_perp||^2 / s^2 > r)
+    assert (sm["z2_over_n"] >= sm["xperp2_over_s2n"] * (1 - 1e-9)).all()
+    assert row["delta2"] >= np.mean(sm["xperp2_over_s2n"] > row["r_over_n"]) - 1e-12
 checked = dim.dropna(subset=["check_z_err"])
 assert len(checked) >= 2 and (checked["check_z_err"] < 1e-4).all() and (checked["check_loglam_err"] < 1e-2).all()
 print(f"cross-checked at n = {checked['n'].tolist()}: max |d log lambda_bar| (BDF vs dopri5) "
@@ -228,7 +227,7 @@ for nn, g in ss.groupby("n"):
     assert g.loc[g["s"].idxmin(), "p_unstable"] == g["p_unstable"].max(), nn
 for sv, g in ss[ss["s"] <= 0.1].sort_values("n").groupby("s"):
     assert g["p_unstable"].iloc[-1] > g["p_unstable"].iloc[0], f"no rise with n at s = {sv}"
-for nn, g in ks[ks["n"] >= 192].groupby("n"):      # ... and little effect of K in high dimension
+for nn, g in ks[ks["n"] >= 192].groupby("n"):      # little effect of K in high dimension
     assert g["p_unstable_lo"].max() < g["p_unstable_hi"].min(), f"K changes P(instability) at n = {nn}"
     assert (g["delta2"] >= 0.9).all()
 best_s = ss.sort_values(["n", "s"]).groupby("n").first()

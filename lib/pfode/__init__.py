@@ -6,8 +6,7 @@ inversion ``F = G^{-1}`` (t: 0 → 1). Every function takes batched tensors ``(B
 """
 from . import bounds, nb
 from . import stats
-from . import exact_inversion
-from . import sde
+from . import exact_inversion, sde
 from .fields import GaussianMixture
 from .instability import (
     directional_instability,

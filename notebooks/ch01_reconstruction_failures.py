@@ -40,12 +40,12 @@ from matplotlib.colors import ListedColormap, LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points = min(num_points, 1000)
     step_counts = [s for s in step_counts if s <= 160]
     grid = min(grid, 61)
 
-torch.set_num_threads(1)
 gm = pfode.GaussianMixture(means=means, stds=stds)
 gen = torch.Generator().manual_seed(seed)
 x = gm.sample(num_points, generator=gen)                                 # (N, 2)

@@ -40,13 +40,13 @@ import torch
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points = min(num_points, 50)
     rtols = [r for r in rtols if r in (1e-3, 1e-5, 1e-7, 1e-9, 1e-10)]
     step_counts = [s for s in step_counts if s <= 256]
     fit_from = min(fit_from, 32)
 
-torch.set_num_threads(1)
 gm = pfode.GaussianMixture(means=means, stds=stds)
 gen = torch.Generator().manual_seed(seed)
 x = gm.sample(num_points, generator=gen)                                          # (B, 2)

@@ -42,12 +42,12 @@ from sympy import stats
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points = min(num_points, 10)
     times = [0.1, 0.5, 0.9]
     quad_h = max(quad_h, 0.025)
 
-torch.set_num_threads(1)
 gm = pfode.GaussianMixture(means=means, stds=stds)
 gen = torch.Generator().manual_seed(seed)
 print(gm)

@@ -44,11 +44,11 @@ import torch
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points = min(num_points, 16)
     steps_list = [s for s in steps_list if s <= 100]
 
-torch.set_num_threads(1)
 tic = time.perf_counter()
 LOG10 = math.log(10.0)
 gm = pfode.GaussianMixture(means=means, stds=stds)

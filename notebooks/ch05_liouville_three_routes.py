@@ -49,6 +49,7 @@ import torch
 import pfode
 import pfode.nb
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     dims = [d for d in dims if d <= 10]
     num_points = min(num_points, 8)
@@ -56,7 +57,6 @@ if pfode.nb.smoke():
     cells = min(cells, 6)
     edge_points = min(edge_points, 24)
 
-torch.set_num_threads(1)
 gen = torch.Generator().manual_seed(seed)
 
 

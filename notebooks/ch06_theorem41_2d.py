@@ -50,13 +50,13 @@ import pfode.nb
 from pfode import bounds
 from scipy import stats
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_samples = min(num_samples, 1000)
     dims_high = [d for d in dims_high if d <= 32]
     n_panel = min(n_panel, 32)
     num_samples_high = min(num_samples_high, 200)
 
-torch.set_num_threads(1)
 gen = torch.Generator().manual_seed(seed)
 log_gammas = np.linspace(log_gamma_min, log_gamma_max, num_gamma)
 

@@ -55,13 +55,13 @@ from scipy import special, stats
 import pfode
 import pfode.nb
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_pairs = min(num_pairs, 40000)
     m_values = [m for m in m_values if m <= 1000]
     num_seeds = min(num_seeds, 4)
     grid_points = min(grid_points, 3001)
 
-torch.set_num_threads(1)
 rng = np.random.default_rng(seed)
 gen = torch.Generator().manual_seed(seed)
 

@@ -48,6 +48,7 @@ import pfode
 import pfode.nb
 from pfode import bounds
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     mc_samples = min(mc_samples, 200_000)
     n_max = min(n_max, 2000)

@@ -38,6 +38,7 @@ import pfode.data
 import pfode.nb
 import pfode.stats
 from pfode import bounds
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 
 root = pfode.nb.repo_root()
 

@@ -62,6 +62,7 @@ import pfode.nb
 import pfode.record
 from pfode import bounds
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     side = min(side, 4)
     K = min(K, 64)

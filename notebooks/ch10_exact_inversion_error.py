@@ -49,13 +49,13 @@ import pfode
 import pfode.nb
 from pfode import exact_inversion as ei
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points_2d = min(num_points_2d, 60)
     num_train_digits = min(num_train_digits, 150)
     num_test_digits = min(num_test_digits, 10)
     step_counts = [s for s in step_counts if s in (10, 50, 100)]
 
-torch.set_num_threads(1)
 t_start = time.time()
 
 # %% [markdown]
@@ -177,10 +177,18 @@ print(fp.pivot_table(index=["model", "dtype"], columns="steps", values="converge
 # %% [markdown]
 # The claims, checked against the numbers:
 #
-# 1. The coupled schemes' round trip is the identity to round-off in float64 (≤ 1e-10) as long as
-#    their inverse's parasitic mode has not grown past $1/\epsilon_{\rm mach}$: EDICT's by
-#    $p^{-2}$ per step, so that $p^{-2N}\epsilon_{\rm mach} \ll 1$ is needed; for $p = 0.93$ and
-#    $N = 500$ it is $\approx 10^{15}$ and the round trip fails, as measured.
+# 1. The coupled schemes' round trip is the identity up to round-off. The error model: a
+#    computation that is exact in exact arithmetic returns its result with an error
+#    $K\,\epsilon_{\rm mach}$, where $K$ — the size of the states that cancel (for EDICT the
+#    pair, which grows like $p^{-2N}$), times the amplification of the rest of the computation —
+#    is the same in float32 and in float64. The float32 run therefore predicts the float64 one,
+#    $E_{64} \approx (\epsilon_{64}/\epsilon_{32})\,E_{32}$, wherever float32 is still in that
+#    linear regime ($E_{32}$ small against the data). Asserted: the median of $E_{64}$ within a
+#    factor 20 of the prediction from the median of $E_{32}$, the maximum within a factor 100 of the
+#    one from the maximum (maxima of a few hundred round-off errors scatter more). A scheme that
+#    were not exact would have $E_{64} \approx E_{32}$, $10^{8}$ times above the prediction. Where
+#    $p^{-2N}\epsilon_{64} > 10^{3}$ the pair has outgrown float64 and the round trip must be lost;
+#    for $p = 0.93$ and $N = 500$, $p^{-2N}\epsilon_{64} \approx 10^{15}$.
 # 2. The ordinary solvers fail on the held-out digits at every step count: the inversion error
 #    is amplified by the unstable $G$.
 # 3. The fixed-point inversion converges to the exact noise at first order (an independent
@@ -192,19 +200,26 @@ def val(model, method, steps, col="E_median", dtype="float64"):
     return float(r[col].iloc[0])
 
 
-eps64 = np.finfo(np.float64).eps
-for model in models:
+eps64, eps32 = np.finfo(np.float64).eps, np.finfo(np.float32).eps
+print("round-off model E64 / ((eps64/eps32) E32) of the coupled schemes (median, max):")
+for model, (gm, x) in models.items():
+    scale = float(x.norm(dim=1).median())
     for method in ("EDICT", "BDIA", "O-BELM"):
+        ratios = []
         for steps in step_counts:
             grow = edict_p ** (-2 * steps) if method == "EDICT" else 1.0
             if method == "BDIA" and bdia_gamma < 1:
                 grow = bdia_gamma ** (-steps)
-            E_max = val(model, method, steps, "E_max")
-            if grow * eps64 < 1e-8:
-                assert E_max <= 1e-10, f"{method} round trip not exact on {model} at {steps} steps: {E_max:.2e}"
-            elif grow * eps64 > 1e3:
-                assert not E_max <= 1e-6, f"{method} at {steps} steps should have lost the round trip"
-print("round trips of the coupled schemes: exact (<= 1e-10) wherever p^(-2N) eps << 1")
+            e64, e32 = val(model, method, steps), val(model, method, steps, dtype="float32")
+            m64, m32 = (val(model, method, steps, "E_max", dt) for dt in ("float64", "float32"))
+            if np.isfinite(m32) and m32 < 1e-2 * scale:           # float32 in its linear regime
+                r_med, r_max = e64 / (eps64 / eps32 * e32), m64 / (eps64 / eps32 * m32)
+                ratios.append(f"{steps}: {r_med:.2f}, {r_max:.2f}")
+                assert r_med <= 20, f"{method} on {model} at {steps} steps: median round trip {e64:.1e} is not round-off"
+                assert r_max <= 100, f"{method} on {model} at {steps} steps: largest round trip {m64:.1e} is not round-off"
+            if grow * eps64 > 1e3:
+                assert not m64 <= 1e-6, f"{method} at {steps} steps should have lost the round trip"
+        print(f"  {model}, {method}: " + "; ".join(ratios))
 
 dig = "digits, n = 64"
 for method in ("Euler (DDIM)", "Heun"):

@@ -57,6 +57,7 @@ import pfode.nb
 import pfode.stats
 from pfode import exact_inversion as ei
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points_2d = min(num_points_2d, 60)
     num_test_digits = min(num_test_digits, 10)
@@ -65,7 +66,6 @@ if pfode.nb.smoke():
     stab_gamma = [g for g in stab_gamma if g in (0.5, 0.9, 1.0)]
     stab_steps = [s for s in stab_steps if s <= 200]
 
-torch.set_num_threads(1)
 t_start = time.time()
 
 gen = torch.Generator().manual_seed(seed)

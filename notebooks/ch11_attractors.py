@@ -51,12 +51,12 @@ import pfode
 import pfode.nb
 from pfode import sde
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num = min(num, 1500)
     steps = min(steps, 400)
     null_reps = min(null_reps, 10)
 
-torch.set_num_threads(1)
 dt = torch.float64
 mu_t = torch.tensor(mu, dtype=dt)
 prior = sde.Mixture(means, stds ** 2)

@@ -49,11 +49,11 @@ import pfode
 import pfode.nb
 from pfode import bounds, sde
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     paths = min(paths, 100)
     kinds = kinds[::3] if len(kinds) > 2 else kinds
 
-torch.set_num_threads(1)
 dt = torch.float64
 gen = torch.Generator().manual_seed(seed)
 centers = torch.randn(3, d, generator=gen, dtype=dt)

@@ -50,6 +50,7 @@ import pfode
 import pfode.nb
 from pfode import sde
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_meas = min(num_meas, 24)
     seeds = min(seeds, 2)
@@ -58,7 +59,6 @@ if pfode.nb.smoke():
     num_check = min(num_check, 200)
     jvp_points = min(jvp_points, 4)
 
-torch.set_num_threads(1)
 dt = torch.float64
 A_t = torch.tensor(A, dtype=dt)
 prior = sde.Mixture(means, stds ** 2)

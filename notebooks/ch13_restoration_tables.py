@@ -63,6 +63,7 @@ import pfode
 import pfode.nb
 from pfode import sde
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_prior = min(num_prior, 120)
     num_test = min(num_test, 6)
@@ -72,7 +73,6 @@ if pfode.nb.smoke():
     kinds = kinds[::3]
 
 clock = time.perf_counter()
-torch.set_num_threads(1)
 dt = torch.float64
 rng = np.random.default_rng(seed)
 digits = load_digits()

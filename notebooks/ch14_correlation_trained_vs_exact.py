@@ -58,10 +58,10 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_images, steps, num_directions, n_boot = min(num_images, 12), min(steps, 8), 1, 200
 
-torch.set_num_threads(1)
 t_start = time.time()
 rng_seed = torch.Generator().manual_seed(seed)
 

@@ -51,10 +51,10 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     images, size, steps, n_boot, num_worst = images[:2], min(size, 32), min(steps, 10), 200, min(num_worst, 3)
 
-torch.set_num_threads(1)
 t_start = time.time()
 gen = torch.Generator().manual_seed(seed)
 assert size % 8 == 0, "size must be a multiple of the patch side 8"

@@ -45,10 +45,10 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_images, steps_list = min(num_images, 8), [s for s in steps_list if s <= 50][:3]
 
-torch.set_num_threads(1)
 t_start = time.time()
 steps_list = sorted(steps_list)
 

@@ -56,6 +56,7 @@ import pfode.data
 import pfode.nb
 from pfode.diffusers_field import DiffusersField
 
+run = pfode.nb.start(globals(), threads=threads)   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_train, num_test = min(num_train, 512), min(num_test, 64)
     train_steps, max_minutes, warmup = min(train_steps, 30), 1.0, 5
@@ -66,7 +67,6 @@ os.makedirs(out_dir, exist_ok=True)
 os.environ["HF_HUB_OFFLINE"] = "1"
 from diffusers import SD3Transformer2DModel  # noqa: E402
 
-torch.set_num_threads(threads)
 torch.manual_seed(seed)
 
 

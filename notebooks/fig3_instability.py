@@ -54,6 +54,7 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     grid_half = min(grid_half, 20)
     scipy_rows = scipy_rows[:2]   # instability_fd needs a uniform grid of >= 2 rows
@@ -63,7 +64,6 @@ if pfode.nb.smoke():
     disc_points = min(disc_points, 800)
     boundary_points = min(boundary_points, 120)
 
-torch.set_num_threads(1)
 T0 = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 solver = dict(method=method, rtol=rtol, atol=atol)

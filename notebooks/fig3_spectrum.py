@@ -45,12 +45,12 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     grid_half = min(grid_half, 20)
     axis_ys = axis_ys[1:2]
     mc_samples = min(mc_samples, 600)
 
-torch.set_num_threads(1)
 T0 = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 G = pfode.generation_map(gm, method=method, rtol=rtol, atol=atol)

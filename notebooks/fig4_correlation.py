@@ -51,13 +51,13 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
+run = pfode.nb.start(globals())   # checks injected parameters, sets threads
 if pfode.nb.smoke():
     num_points = min(num_points, 150)
     n_resamples = min(n_resamples, 500)
     density_grid = min(density_grid, 81)
     exact_rtol = max(exact_rtol, 1e-7)
 
-torch.set_num_threads(1)
 tic = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 n = gm.n

@@ -40,6 +40,8 @@ export PFODE_SMOKE=1
 # two notebooks run at once on two cores: one intra-op thread each avoids oversubscription
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 export PFODE_ROOT=$ROOT                      # notebooks run with cwd _build/nbval/notebooks
+# Smoke-mode figures go next to the smoke notebooks, never into _build/figures (the book's).
+export PFODE_FIGURES=$ROOT/$OUTDIR/figures
 export MPLBACKEND=${MPLBACKEND:-Agg}
 export PYTHONHASHSEED=${PYTHONHASHSEED:-0}
 

@@ -41,3 +41,65 @@ def test_savefig_writes_png_and_rejects_paths(tmp_path, monkeypatch):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="plain file stem"):
         nb.savefig(fig, "a/b")
+
+
+# ---- parameters: the type rule and the check of papermill's injected cell --------------------
+@pytest.mark.parametrize("value, default", [(3, 1), (2.5, 1.0), (2, 1.0), (True, False), ("b", "a"),
+                                            ([1, 2], [3]), ((1, 2), [3]), ({"k": 1}, {}),
+                                            ("anything", None), ([], [1]), ([[1.0, 2.0]], [[0.0, 1.0]])])
+def test_check_parameter_accepts(value, default):
+    nb.check_parameter("p", value, default)
+
+
+@pytest.mark.parametrize("value, default, match", [
+    (2.5, 1, "must be an int"), (True, 1, "must be an int"), ("3", 1, "must be an int"),
+    (None, 1, "must be an int"), (True, 1.0, "must be a float"), ("abc", [1, 2], "must be a list"),
+    (["a"], [1, 2], r"p\[0\]' must be an int"), ([1, 2.5], [1, 2], r"p\[1\]' must be an int"),
+    (1, "a", "must be a str"), (1, True, "must be a bool"), ([1], {"a": 1}, "must be a dict")])
+def test_check_parameter_rejects(value, default, match):
+    with pytest.raises(TypeError, match=match):
+        nb.check_parameter("p", value, default)
+    with pytest.raises(ValueError, match="NaN"):
+        nb.check_parameter("p", float("nan"), 1.0)
+
+
+PARAMS = "steps = 100          # a comment with = in it\ngrid = [10, 20]\nname = 'a'\ntol = 1e-3\n"
+
+
+def test_check_injected_reads_the_history():
+    # no injected cell (the book build, nbval): nothing to check
+    assert nb.check_injected({}, ["", PARAMS, "import pfode.nb"]) == []
+    ns = {"steps": 7, "grid": [1, 2], "tol": 1}
+    hist = ["", PARAMS, "# Parameters\nsteps = 7\ngrid = [1, 2]\ntol = 1\n", "run = start()"]
+    assert nb.check_injected(ns, hist) == ["steps", "grid", "tol"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'nonsense'.*grid, name, steps, tol"):
+        nb.check_injected({"nonsense": 3}, ["", PARAMS, "# Parameters\nnonsense = 3\n", ""])
+    with pytest.raises(TypeError, match="parameter 'grid' must be a list like its default"):
+        nb.check_injected({"grid": "abc"}, ["", PARAMS, '# Parameters\ngrid = "abc"\n', ""])
+
+
+def test_start_sets_threads_from_the_environment(monkeypatch):
+    import torch
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("PFODE_THREADS", raising=False)
+        run = nb.start({})
+        assert run.threads == 1 and torch.get_num_threads() == 1 and run.injected == ()
+        monkeypatch.setenv("PFODE_THREADS", "2")
+        assert nb.start({}).threads == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("PFODE_THREADS", "two")
+        with pytest.raises(ValueError, match="PFODE_THREADS"):
+            nb.start({})
+        with pytest.raises(TypeError, match="threads must be an integer"):
+            nb.set_threads(1.5)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_smoke_figures_never_go_to_the_books_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PFODE_ROOT", str(tmp_path))
+    monkeypatch.delenv("PFODE_FIGURES", raising=False)
+    monkeypatch.setenv("PFODE_SMOKE", "1")
+    assert nb.figure_dir() == tmp_path / "_build" / "nbval" / "figures"
+    monkeypatch.setenv("PFODE_SMOKE", "")
+    assert nb.figure_dir() == tmp_path / "_build" / "figures"

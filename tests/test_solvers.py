@@ -159,7 +159,7 @@ def test_validation_errors():
         pfode.generate(f, z, method="rk45")
     with pytest.raises(ValueError, match="steps"):
         pfode.generate(f, z, method="euler", steps=0)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(TypeError, match="steps must be an integer"):
         pfode.generate(f, z, method="euler", steps=2.5)
     with pytest.raises(ValueError, match="rtol"):
         pfode.generate(f, z, rtol=-1e-3)

@@ -213,3 +213,39 @@ def test_record_roundtrip_and_validation(tmp_path, monkeypatch):
         record.save_metrics({"v": [1, 2]}, p)
     with pytest.raises(ValueError):
         record.save_metrics([], p)
+
+
+def test_wrong_type_rejected_before_running(tmp_path):
+    """A value of another type than the notebook's default stops the spec before any point runs
+    (papermill would pass it on and the notebook would fail cells later)."""
+    spec = make_spec(tmp_path, grid={"a": [1, "two"]})
+    with pytest.raises(sweep.SpecError, match=r"parameter 'a' must be an int like its default 1, got a str 'two'"):
+        sweep.run_sweep(spec, progress=False, threads=1)
+    assert runs(tmp_path) == [] and not (tmp_path / "results" / "tiny").exists()
+    spec = make_spec(tmp_path, grid={"a": [1]}, parameters={"b": [2.0]})   # b: a float, not a list
+    with pytest.raises(sweep.SpecError, match="parameter 'b' must be a float"):
+        sweep.run_sweep(spec, progress=False, threads=1)
+    # an int where the default is a float is fine (2 is a float value); a bool is not an int
+    spec = make_spec(tmp_path, grid={"a": [True]})
+    with pytest.raises(sweep.SpecError, match="must be an int"):
+        sweep.run_sweep(spec, progress=False, threads=1)
+
+
+def test_points_record_their_runtime_and_resume_warns_when_it_changes(finished, capsys):
+    _, spec, res = finished
+    meta = json.loads((res.points[0].directory / "params.json").read_text())
+    rt = meta["runtime"]
+    assert rt["threads"] == 1 and rt["cpu"] and rt["torch"]
+    rows = read_table(res.table)
+    assert {r["run_threads"] for r in rows} == {"1"}
+    # a point computed elsewhere: the resumed run names it
+    other = res.points[1].directory / "params.json"
+    m = json.loads(other.read_text())
+    m["runtime"]["cpu"] = "Some Other CPU"
+    other.write_text(json.dumps(m))
+    shutil.rmtree(res.points[2].directory)                # one point left to run
+    capsys.readouterr()
+    sweep.run_sweep(spec, progress=False, threads=1)
+    out = capsys.readouterr().out
+    assert "1 finished point(s)" in out and res.points[1].id in out and "Some Other CPU" in out
+    assert res.points[0].id not in out.split("warning")[1].split("sweep tiny")[0]

@@ -65,6 +65,11 @@ def _arr(
     integer: bool = False,
 ) -> np.ndarray:
     """Convert ``x`` to a float64 array and validate it; errors name ``name``."""
+    raw = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if raw.dtype.kind in "USOb" or raw.dtype.kind == "c":
+        kind = {"U": "text", "S": "text", "O": "objects", "b": "booleans", "c": "complex numbers"}[raw.dtype.kind]
+        if raw.dtype.kind != "O" or any(isinstance(v, (str, bytes, bool, complex)) for v in raw.ravel().tolist()):
+            raise TypeError(f"{name} must be a real number or array of real numbers, got {kind} ({x!r:.60})")
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -91,13 +91,14 @@ def load_image(name: str) -> np.ndarray:
 
     8-bit values ``u`` map to ``u / 127.5 - 1``, so 0 → −1 and 255 → 1 (Assumption 4.1).
     """
+    if not isinstance(name, str) or name not in SOURCES:
+        raise ValueError(f"unknown image name {name!r}; choose from {', '.join(SOURCES)}")
     return _load_uint8(name).astype(np.float64) / 127.5 - 1.0
 
 
 def _check_int(name: str, value, lower: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lower:
-        raise ValueError(f"{name} must be an integer >= {lower}, got {value!r}")
-    return int(value)
+    from ._checks import check_int
+    return check_int(value, name, lower=lower)
 
 
 def _check_names(names: Sequence[str], what: str) -> tuple[str, ...]:
@@ -107,7 +108,7 @@ def _check_names(names: Sequence[str], what: str) -> tuple[str, ...]:
     if not names:
         raise ValueError(f"{what} must name at least one image")
     for nm in names:
-        if nm not in SOURCES:
+        if not isinstance(nm, str) or nm not in SOURCES:
             raise ValueError(f"unknown image {nm!r} in {what}; choose from {', '.join(SOURCES)}")
     if len(set(names)) != len(names):
         raise ValueError(f"{what} names an image twice: {names}")

@@ -91,8 +91,8 @@ def schedule_ts(scheduler, steps: int, **set_timesteps_kwargs) -> torch.Tensor:
     method="euler", ts=ts)``; the reversed grid ``ts.flip(0)`` is the inversion grid. Extra
     keyword arguments go to ``set_timesteps`` (e.g. ``mu`` for dynamic shifting).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    from ._checks import check_int
+    check_int(steps, "steps")
     scheduler.set_timesteps(steps, **set_timesteps_kwargs)
     ts = scheduler.sigmas.detach().to("cpu", torch.float64).clone()
     if abs(float(ts[0]) - 1.0) > 1e-6 or float(ts[-1]) != 0.0:
@@ -342,8 +342,10 @@ class FluxField(DiffusersField):
 
 
 def _check_local(path) -> Path:
-    """A local folder, or a clear error at once (no network: HF_HUB_OFFLINE=1)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    """A local folder, or a clear error at once. Nothing is downloaded: every load below
+    passes ``local_files_only=True`` (the process's ``HF_HUB_OFFLINE`` is left as it is)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a folder path (str or os.PathLike), got {type(path).__name__}")
     p = Path(os.fspath(path)).expanduser()
     if not p.is_dir():
         hint = ""
@@ -358,10 +360,51 @@ def _check_local(path) -> Path:
 def load_transformer(path, dtype=torch.float32):
     """``SD3Transformer2DModel`` (or ``UNet2DModel``) saved with ``save_pretrained`` at ``path``."""
     p = _check_local(path)
-    cfg = json.loads((p / "config.json").read_text()) if (p / "config.json").exists() else {}
+    cfg = _read_json(p / "config.json") if (p / "config.json").exists() else {}
     import diffusers
-    cls = getattr(diffusers, cfg.get("_class_name", "SD3Transformer2DModel"))
-    return cls.from_pretrained(str(p), torch_dtype=dtype, low_cpu_mem_usage=False).eval()
+    name = cfg.get("_class_name", "SD3Transformer2DModel")
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise ValueError(f"{p / 'config.json'} names the class {name!r}, which diffusers "
+                         f"{diffusers.__version__} does not have")
+    _check_weights(p)
+    return cls.from_pretrained(str(p), torch_dtype=dtype, low_cpu_mem_usage=False,
+                               local_files_only=True).eval()
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file of a model folder, or a ValueError naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); the folder is damaged or not a "
+                         f"diffusers folder") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _check_weights(folder: Path) -> None:
+    """A model folder must hold a config and weights (``*.safetensors`` or ``*.bin``)."""
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder} has no config.json: not a diffusers model folder")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise FileNotFoundError(f"{folder} has a config.json but no weights (*.safetensors or "
+                                f"*.bin): the weights are missing")
+
+
+def _subfolders(p: Path, names) -> None:
+    """Each component folder of a pipeline must exist and hold a model, or a clear error."""
+    for name in names:
+        sub = p / name
+        if not sub.is_dir():
+            raise FileNotFoundError(f"pipeline folder {str(p)!r} has no {name}/ subfolder "
+                                    f"(expected {', '.join(n + '/' for n in names)})")
+        if name == "scheduler":
+            if not any(sub.glob("*.json")):
+                raise FileNotFoundError(f"{sub} holds no scheduler config (*.json)")
+        else:
+            _check_weights(sub)
 
 
 def save_null_conditioning(path, encoder_hidden_states: torch.Tensor,
@@ -427,8 +470,8 @@ class PipelineField:
         """
         if not self.is_flux:
             return schedule_ts(self.scheduler, steps)
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        from ._checks import check_int
+        check_int(steps, "steps")
         import numpy as np
         kw = {"sigmas": np.linspace(1.0, 1.0 / steps, steps)}
         if self.scheduler.config.get("use_dynamic_shifting", False):
@@ -462,30 +505,33 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     index = p / "model_index.json"
     if not index.exists():
         raise FileNotFoundError(f"{str(p)!r} has no model_index.json: not a pipeline folder")
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
-
-    cls = json.loads(index.read_text()).get("_class_name", "")
-    if cls == "FluxPipeline":
-        return _load_flux_pipeline(p, dtype=dtype, image_size=image_size, device=device,
-                                   chunk=chunk, guidance_scale=guidance_scale)
-    if "Flux" in cls:
+    cls = _read_json(index).get("_class_name", "")
+    if "Flux" in cls and cls != "FluxPipeline":
         raise NotImplementedError(
             f"{cls}: only the text-to-image FluxPipeline layout is wrapped (no image "
             "conditioning channels or reference tokens)")
+    _subfolders(p, ("transformer", "vae", "scheduler"))
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+
+    if cls == "FluxPipeline":
+        return _load_flux_pipeline(p, dtype=dtype, image_size=image_size, device=device,
+                                   chunk=chunk, guidance_scale=guidance_scale)
     if guidance_scale is not None:
         raise ValueError(f"guidance_scale applies to FLUX folders only, not to {cls or 'this folder'}")
     transformer = SD3Transformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
-                                                        torch_dtype=dtype).to(device)
+                                                        torch_dtype=dtype, local_files_only=True).to(device)
     vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
-                                        low_cpu_mem_usage=False).to(device)
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler")
+                                        low_cpu_mem_usage=False, local_files_only=True).to(device)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
+                                                                local_files_only=True)
     cache = p / NULL_CONDITIONING_FILE
     if cache.exists():
         cond = torch.load(cache, map_location="cpu", weights_only=True)
     else:
         from diffusers import StableDiffusion3Pipeline
         pipe = StableDiffusion3Pipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
-                                                        scheduler=scheduler, torch_dtype=dtype)
+                                                        scheduler=scheduler, torch_dtype=dtype,
+                                                        local_files_only=True)
         pipe.to(device)
         with torch.no_grad():
             emb, _, pooled, _ = pipe.encode_prompt(prompt="", prompt_2="", prompt_3="",
@@ -505,10 +551,11 @@ def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_s
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
     transformer = FluxTransformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
-                                                         torch_dtype=dtype).to(device)
+                                                         torch_dtype=dtype, local_files_only=True).to(device)
     vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
-                                        low_cpu_mem_usage=False).to(device)
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler")
+                                        low_cpu_mem_usage=False, local_files_only=True).to(device)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
+                                                                local_files_only=True)
     if transformer.config.guidance_embeds and guidance_scale is None:
         guidance_scale = 3.5
     cache = p / NULL_CONDITIONING_FILE
@@ -517,7 +564,8 @@ def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_s
     else:
         from diffusers import FluxPipeline
         pipe = FluxPipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
-                                            scheduler=scheduler, torch_dtype=dtype)
+                                            scheduler=scheduler, torch_dtype=dtype,
+                                            local_files_only=True)
         pipe.to(device)
         with torch.no_grad():
             emb, pooled, txt_ids = pipe.encode_prompt(prompt="", prompt_2="", device=device)

@@ -47,7 +47,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ._checks import as_batch, check_positive, check_steps
+from ._checks import (as_batch, as_float, check_callable, check_choice, check_int, check_output,
+                      check_positive, check_steps)
 
 Field = Callable[[torch.Tensor, object], torch.Tensor]
 Callback = Callable[[int, float, torch.Tensor], None]
@@ -67,13 +68,20 @@ ORDER = {"edict": 1, "bdia": 1, "belm": 2, "fixed_point": 1}
 # which needs one per iteration).
 NFE_PER_STEP = {"edict": 2, "bdia": 1, "belm": 1, "fixed_point": 1}
 DEFAULT_STEPS = 100
+STALL = 20   # fixed-point iterations without a new smallest update before a row is stopped
 
 
 # ---- validation ---------------------------------------------------------------------------
 def _check_scheme(scheme) -> str:
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    return scheme
+    return check_choice(scheme, "scheme", SCHEMES)
+
+
+def _check_call(field, callback, info) -> None:
+    check_callable(field, "field")
+    check_callable(callback, "callback", optional=True)
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info must be a dict (filled with the evaluation counts) or None, got "
+                        f"{type(info).__name__}")
 
 
 def _scheme_params(scheme: str, params: dict) -> dict:
@@ -84,23 +92,20 @@ def _scheme_params(scheme: str, params: dict) -> dict:
                          f"{scheme!r} (allowed: {allowed})")
     out = {**DEFAULTS[scheme], **params}
     if scheme == "edict":
-        p = float(out["p"])
+        p = as_float(out["p"], "p")
         if not math.isfinite(p) or not 0 < p <= 1:
             raise ValueError(f"p (the EDICT mixing weight) must lie in (0, 1], got {out['p']!r}")
         out["p"] = p
     elif scheme == "bdia":
-        g = float(out["gamma"])
+        g = as_float(out["gamma"], "gamma")
         if not math.isfinite(g) or not 0 < g <= 1:
             raise ValueError(f"gamma (the BDIA weight) must lie in (0, 1] (gamma = 0 is DDIM, "
                              f"which is not exactly invertible), got {out['gamma']!r}")
         out["gamma"] = g
     elif scheme == "fixed_point":
         check_positive(out["tol"], "tol")
-        m = out["max_iter"]
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {m!r}")
-        if out["on_fail"] not in ("warn", "raise", "ignore"):
-            raise ValueError(f"on_fail must be 'warn', 'raise' or 'ignore', got {out['on_fail']!r}")
+        check_int(out["max_iter"], "max_iter")
+        check_choice(out["on_fail"], "on_fail", ("warn", "raise", "ignore"))
     return out
 
 
@@ -110,7 +115,10 @@ def _generation_grid(steps, ts, *, direction: str) -> list[float]:
     ``ts`` runs in the direction of the call: 1 → 0 for ``generate``, 0 → 1 for ``invert``.
     """
     if ts is not None:
-        ts = torch.as_tensor(ts, dtype=torch.float64).flatten()
+        from .solvers import _check_grid
+        if steps is not None:
+            raise ValueError("give steps or ts, not both")
+        ts = _check_grid(ts)
         start, end = (1.0, 0.0) if direction == "generate" else (0.0, 1.0)
         if ts.numel() < 2 or float(ts[0]) != start or float(ts[-1]) != end:
             raise ValueError(f"ts must run from t = {start} to t = {end}")
@@ -145,9 +153,11 @@ _GROWTH = {
 
 
 def _check_finite(scheme, direction, t, *states):
-    """Stop with a clear message as soon as a state overflows (instead of NaN downstream)."""
+    """Stop with a clear message as soon as a state overflows (instead of NaN downstream): a
+    state that is not finite, or whose squared norm is not (the field could not evaluate it)."""
     for s in states:
-        if s is not None and not bool(torch.isfinite(s).all()):
+        if s is not None and not (bool(torch.isfinite(s).all())
+                                  and bool(torch.isfinite((s * s).sum(1)).all())):
             raise FloatingPointError(
                 f"{scheme} {direction} overflowed at t = {t:.4g} ({_GROWTH[scheme]}); the "
                 f"state is no longer finite in {s.dtype}")
@@ -160,16 +170,11 @@ class _Counter:
     def __init__(self, field, B, scheme, direction):
         self.field, self.B, self.rows = field, B, 0
         self.scheme, self.direction = scheme, direction
-        # the fixed-point iteration handles a non-finite iterate itself (it freezes the row)
-        self.check_output = not (scheme == "fixed_point" and direction == "inversion")
 
     def __call__(self, x, t):
         _check_finite(self.scheme, self.direction, t, x)
         self.rows += x.shape[0]
-        out = self.field(x, t)
-        if self.check_output:
-            _check_finite(self.scheme, self.direction, t, out)
-        return out
+        return check_output(self.field(x, t), x, "field", t)   # NaN at a finite state: the field's
 
 
 # ---- EDICT ----------------------------------------------------------------------------------
@@ -239,26 +244,34 @@ def _fixed_point_unstep(v, x, t_new, h, tol, max_iter, stats):
 
     Picard iteration ``y <- x - h v(y, t_new)`` from ``y = x`` (whose first iterate is the naive
     DDIM inversion evaluated at ``t_new``), row by row until
-    ``‖y_{k+1} - y_k‖_∞ <= tol (1 + ‖y_{k+1}‖_∞)`` or ``max_iter`` iterations. It is the
+    ``‖y_{k+1} - y_k‖_∞ <= tol (1 + ‖y_{k+1}‖_∞)``, ``max_iter`` iterations, or stagnation: a
+    row whose update has not shrunk below its best value for ``STALL`` iterations is stopped
+    (it does not contract, so more iterations cannot converge; any ``max_iter`` ends). It is the
     iteration of ReNoise (Garibi et al. 2024), AIDI (Pan et al. 2023) and the DPM-solver
     inversion of Hong et al. (2024) without their acceleration. It converges when
     ``|h| Lip(v(·, t_new)) < 1``; rows that do not are frozen at their last finite iterate
     and reported.
     """
     y = x.clone()
+    huge = torch.finfo(x.dtype).max ** 0.25          # beyond this ‖y‖² overflows in the field
     active = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     update = torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
+    best = update.clone()                                 # smallest update seen, per row
+    since = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
     for k in range(max_iter):
         idx = active.nonzero().flatten()
         if idx.numel() == 0:
             break
         y_new = x[idx] - h * v(y[idx], t_new)
-        ok = torch.isfinite(y_new).all(1)
+        ok = torch.isfinite(y_new).all(1) & (y_new.abs().amax(1) < huge)   # diverging rows stop
         du = (y_new - y[idx]).abs().amax(1)
         y[idx[ok]] = y_new[ok]
         update[idx] = torch.where(ok, du, torch.full_like(du, float("inf")))
         done = ok & (du <= tol * (1 + y_new.abs().amax(1)))
-        stuck = ~ok
+        better = du < best[idx]                            # progress: a new smallest update
+        best[idx] = torch.where(better, du, best[idx])
+        since[idx] = torch.where(better, torch.zeros_like(since[idx]), since[idx] + 1)
+        stuck = ~ok | (since[idx] >= STALL)
         active[idx[done | stuck]] = False
         stats["iters"] = max(stats["iters"], k + 1)
     converged = update <= tol * (1 + y.abs().amax(1))
@@ -292,6 +305,7 @@ def generate(field: Field, z: torch.Tensor, *, scheme: str, steps: Optional[int]
     """
     scheme = _check_scheme(scheme)
     params = _scheme_params(scheme, scheme_params)
+    _check_call(field, callback, info)
     z, aux = _prepare(field, z, "z", aux, scheme)
     grid = _generation_grid(steps, ts, direction="generate")
     v = _Counter(field, z.shape[0], scheme, "generation")
@@ -357,6 +371,7 @@ def invert(field: Field, x: torch.Tensor, *, scheme: str, steps: Optional[int] =
     """
     scheme = _check_scheme(scheme)
     params = _scheme_params(scheme, scheme_params)
+    _check_call(field, callback, info)
     x, aux = _prepare(field, x, "x", aux, scheme)
     grid = _generation_grid(steps, ts, direction="invert")      # decreasing, 1 -> 0
     N = len(grid) - 1
@@ -430,7 +445,8 @@ def reconstruct(field: Field, x: torch.Tensor, *, scheme: str, steps: Optional[i
     """
     ts_inv = None
     if ts is not None:
-        ts_inv = torch.as_tensor(ts, dtype=torch.float64).flatten().flip(0)
+        from .solvers import _check_grid
+        ts_inv = _check_grid(ts).flip(0)
     z_hat, aux_hat = invert(field, x, scheme=scheme, steps=steps, ts=ts_inv, return_aux=True,
                             **scheme_params)
     x_rec = generate(field, z_hat, scheme=scheme, steps=steps, ts=ts, aux=aux_hat, **scheme_params)

@@ -20,16 +20,31 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._checks import as_batch, check_positive
-from .solvers import Field, TABLEAUS, _grid, integrate
+from ._checks import (as_batch, check_callable, check_choice, check_generator, check_int,
+                      check_output, check_steps, check_time)
+from .solvers import Field, TABLEAUS, _as_times, _grid, integrate
 
 MapFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _directions(u, z: torch.Tensor, name: str = "u") -> torch.Tensor:
     """Broadcast a direction (n,) or (B, n) to z's shape; reject zero directions."""
-    u = torch.as_tensor(u, dtype=z.dtype, device=z.device)
+    if isinstance(u, torch.Tensor):
+        if not torch.is_floating_point(u) and u.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"{name} must be a real tensor, got dtype {u.dtype}")
+        if u.dtype in (torch.float16, torch.bfloat16):
+            raise TypeError(f"{name} must be float32 or float64, got {u.dtype}")
+        u = u.to(z.dtype)
+    else:
+        try:
+            u = torch.as_tensor(np.asarray(u, dtype=np.float64), dtype=z.dtype, device=z.device)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be an array of real numbers of shape (n,) or (B, n), "
+                            f"got {type(u).__name__}") from None
     if u.dim() == 1:
+        if u.shape[0] != z.shape[1]:
+            raise ValueError(f"{name} must have shape ({z.shape[1]},) or ({z.shape[0]}, {z.shape[1]}), "
+                             f"got {tuple(u.shape)}")
         u = u.expand_as(z)
     u = as_batch(u, name, n=z.shape[1])
     if u.shape[0] != z.shape[0]:
@@ -39,23 +54,57 @@ def _directions(u, z: torch.Tensor, name: str = "u") -> torch.Tensor:
     return u
 
 
+def _forward_jvp(fn, x, u, name: str):
+    """``torch.func.jvp(fn, (x,), (u,))``, with a TypeError naming ``fn`` when it cannot be
+    differentiated forward (it leaves torch: numpy, Python floats, in-place storage access)."""
+    try:
+        return torch.func.jvp(fn, (x,), (u,))
+    except RuntimeError as exc:
+        raise TypeError(f"{name} cannot be differentiated by forward-mode AD (torch.func.jvp): "
+                        f"{exc}. It must compute its output from its input with torch operations") from None
+
+
 def jvp(map_fn: MapFn, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(M(z), J_M(z) u)``, row by row.
 
     Uses ``map_fn.jvp`` when the map has one (a :class:`~pfode.solvers.FlowMap` solves its
     tangent equation), else forward-mode automatic differentiation (``torch.func.jvp``).
     """
+    check_callable(map_fn, "map_fn")
+    z = as_batch(z, "z")
+    u = as_batch(u, "u", n=z.shape[1])
+    if u.shape != z.shape:
+        raise ValueError(f"u must have the shape of z, {tuple(z.shape)}, got {tuple(u.shape)}")
     if hasattr(map_fn, "jvp"):
-        return map_fn.jvp(z, u)
-    return torch.func.jvp(map_fn, (z,), (u,))
+        out, Ju = map_fn.jvp(z, u)
+    else:
+        out, Ju = _forward_jvp(map_fn, z, u, "map_fn")
+    check_output(out, z, "map_fn")
+    return out, check_output(Ju, z, "the JVP of map_fn")
+
+
+def _unit(u: torch.Tensor) -> torch.Tensor:
+    """Rows of u scaled to unit length without overflow (the largest entry first)."""
+    u = u / u.abs().amax(1, keepdim=True)
+    return u / u.norm(dim=1, keepdim=True)
+
+
+def _norm_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """‖a_i‖ / ‖b_i‖ row by row, without overflow or underflow of the squares."""
+    ma, mb = a.abs().amax(1), b.abs().amax(1)
+    safe_a = torch.where(ma > 0, ma, torch.ones_like(ma))
+    return (ma / mb) * (a / safe_a[:, None]).norm(dim=1) / (b / mb[:, None]).norm(dim=1)
 
 
 def directional_instability(map_fn: MapFn, z: torch.Tensor, u) -> torch.Tensor:
-    """λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖ (Def. 2.2), exact up to the solver, via one JVP. Shape (B,)."""
+    """λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖ (Def. 2.2), exact up to the solver, via one JVP. Shape (B,).
+
+    The JVP is taken along the unit vector u/‖u‖ (J is linear), so the size of u does not matter.
+    """
     z = as_batch(z, "z")
-    u = _directions(u, z)
+    u = _unit(_directions(u, z))
     _, Ju = jvp(map_fn, z, u)
-    return Ju.norm(dim=1) / u.norm(dim=1)
+    return Ju.norm(dim=1)
 
 
 def instability_coefficient(map_fn: MapFn, z: torch.Tensor, delta) -> torch.Tensor:
@@ -66,14 +115,32 @@ def instability_coefficient(map_fn: MapFn, z: torch.Tensor, delta) -> torch.Tens
     """
     z = as_batch(z, "z")
     delta = _directions(delta, z, "delta")
-    out = map_fn(torch.cat([z, z + delta]))
+    check_callable(map_fn, "map_fn")
+    zz = torch.cat([z, z + delta])
+    if not bool(torch.isfinite(zz).all()):
+        raise ValueError("z + delta overflows: delta is too large")
+    out = check_output(map_fn(zz), zz, "map_fn")
     B = z.shape[0]
-    return (out[B:] - out[:B]).norm(dim=1) / delta.norm(dim=1)
+    return _norm_ratio(out[B:] - out[:B], delta)
+
+
+def _axis(g, name: str) -> torch.Tensor:
+    """A non-empty, finite 1-D grid axis as float64."""
+    if not isinstance(g, torch.Tensor):
+        try:
+            g = torch.from_numpy(np.asarray(g, dtype=np.float64).copy())
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a 1-D sequence of numbers, got {g!r:.60}") from None
+    if g.dim() != 1 or g.numel() < 1:
+        raise ValueError(f"{name} must be a non-empty 1-D grid, got shape {tuple(g.shape)}")
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return g.to(torch.float64)
 
 
 def grid_points(xs, ys) -> torch.Tensor:
-    """The points of the grid ``xs × ys`` as (len(ys)·len(xs), 2), x varying fastest."""
-    xs, ys = torch.as_tensor(xs), torch.as_tensor(ys)
+    """The points of the grid ``xs × ys`` as (len(ys)·len(xs), 2), float64, x varying fastest."""
+    xs, ys = _axis(xs, "xs"), _axis(ys, "ys")
     Y, X = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)
 
@@ -88,13 +155,8 @@ def instability_fd(map_fn: MapFn, xs, ys, *, axis: str = "x",
     value approximates λ_M(·; e_axis) at the midpoint of its two grid points to O(h²).
     ``values`` (shape (len(ys), len(xs), n)) skips the solve when M is known on the grid.
     """
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    xs = torch.as_tensor(xs, dtype=torch.float64)
-    ys = torch.as_tensor(ys, dtype=torch.float64)
-    for name, g in (("xs", xs), ("ys", ys)):
-        if g.dim() != 1 or g.numel() < 1:
-            raise ValueError(f"{name} must be a 1-D grid")
+    check_choice(axis, "axis", ("x", "y"))
+    xs, ys = _axis(xs, "xs"), _axis(ys, "ys")
     name, g = ("xs", xs) if axis == "x" else ("ys", ys)           # the differenced axis
     if g.numel() < 2:
         raise ValueError(f"{name} must hold at least two points to difference along axis {axis!r}")
@@ -102,7 +164,14 @@ def instability_fd(map_fn: MapFn, xs, ys, *, axis: str = "x",
     if not bool((d > 0).all()) or float((d.max() - d.min()).abs()) > 1e-9 * float(d.abs().max()):
         raise ValueError(f"{name} must be increasing and uniformly spaced")
     if values is None:
-        values = map_fn(grid_points(xs, ys)).reshape(len(ys), len(xs), -1)
+        check_callable(map_fn, "map_fn")
+        pts = grid_points(xs, ys)
+        values = check_output(map_fn(pts), pts, "map_fn").reshape(len(ys), len(xs), -1)
+    else:
+        if not isinstance(values, torch.Tensor) or values.dim() != 3 or values.shape[:2] != (len(ys), len(xs)):
+            raise ValueError(f"values must be a tensor of shape ({len(ys)}, {len(xs)}, n), got "
+                             f"{tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__}")
+        as_batch(values.reshape(-1, values.shape[-1]), "values")
     if axis == "x":
         h = float(xs[1] - xs[0])
         return (values[:, 1:] - values[:, :-1]).norm(dim=-1) / h
@@ -122,7 +191,15 @@ def jacobian(map_fn: MapFn, z: torch.Tensor) -> torch.Tensor:
 
 def field_jacobian(field: Field, x: torch.Tensor, t) -> torch.Tensor:
     """∇_x v(x, t), shape (B, n, n), from n JVPs per point in one batch (t a scalar)."""
-    return jacobian(lambda y: field(y, t), x)
+    x = as_batch(x, "x", n=getattr(field, "n", None))
+    check_time(t)
+    check_callable(field, "field")
+    B, n = x.shape
+    xx = x.repeat_interleave(n, dim=0)                                        # (B·n, n)
+    ee = torch.eye(n, dtype=x.dtype, device=x.device).repeat(B, 1)            # (B·n, n)
+    v, cols = _forward_jvp(lambda y: field(y, t), xx, ee, "field")
+    check_output(v, xx, "field", t)
+    return check_output(cols, xx, "the JVP of field", t).reshape(B, n, n).transpose(1, 2)
 
 
 def jacobian_singular_values(map_fn: MapFn, z: torch.Tensor, k: Optional[int] = None) -> torch.Tensor:
@@ -136,8 +213,9 @@ def jacobian_singular_values(map_fn: MapFn, z: torch.Tensor, k: Optional[int] = 
     if k is None:
         return torch.linalg.svdvals(jacobian(map_fn, z))
     n = z.shape[1]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
-        raise ValueError(f"k must be an integer with 1 <= k < n = {n}, got {k!r}")
+    if n < 2:
+        raise ValueError(f"k must be None in dimension n = {n} (Lanczos needs k < n)")
+    check_int(k, "k", lower=1, upper=n - 1)
     from scipy.sparse.linalg import LinearOperator, svds
 
     out = []
@@ -169,6 +247,9 @@ def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
     n JVPs. ``trace="hutchinson"``: ``εᵀ (∇v) ε`` averaged over ``probes`` (shape
     (P, B, n), e.g. Rademacher or Gaussian), an unbiased estimate (Hutchinson 1989).
     """
+    check_choice(trace, "trace", ("exact", "hutchinson"))
+    x = as_batch(x, "x", n=getattr(field, "n", None))
+    check_time(t)
     if trace == "exact":
         if hasattr(field, "divergence"):
             return field.divergence(x, t)
@@ -176,6 +257,10 @@ def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
     if trace == "hutchinson":
         if probes is None:
             raise ValueError("trace='hutchinson' needs probes of shape (P, B, n)")
+        if not isinstance(probes, torch.Tensor) or probes.dim() != 3 or probes.shape[1:] != x.shape:
+            raise ValueError(f"probes must be a tensor of shape (P, {x.shape[0]}, {x.shape[1]}), got "
+                             f"{tuple(probes.shape) if isinstance(probes, torch.Tensor) else type(probes).__name__}")
+        as_batch(probes.reshape(-1, x.shape[1]), "probes")
         P, B, n = probes.shape
         xs = x.repeat(P, 1)                                                   # (P·B, n)
         Je = jvp(lambda y: field(y, t), xs, probes.reshape(P * B, n))[1]      # one batched JVP
@@ -195,15 +280,16 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, method: str = "dopri5",
     ``generator`` (fixed along the path, as in FFJORD).
     """
     z = as_batch(z, "z", n=getattr(field, "n", None))
+    check_callable(field, "field")
+    check_choice(trace, "trace", ("exact", "hutchinson"))
+    check_steps(steps)
     B, n = z.shape
     probes = None
     if trace == "hutchinson":
-        if isinstance(num_probes, bool) or not isinstance(num_probes, int) or num_probes < 1:
-            raise ValueError(f"num_probes must be a positive integer, got {num_probes!r}")
+        check_int(num_probes, "num_probes")
+        check_generator(generator)
         bits = torch.randint(0, 2, (num_probes, B, n), generator=generator)
         probes = (2 * bits - 1).to(z.dtype)
-    elif trace != "exact":
-        raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
 
     def augmented(y, t):
         x = y[:, :n]
@@ -216,8 +302,13 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, method: str = "dopri5",
 
 
 def log_std_normal(z: torch.Tensor) -> torch.Tensor:
-    """log φ_n(z), shape (B,)."""
-    return -0.5 * (z * z).sum(1) - 0.5 * z.shape[1] * math.log(2 * math.pi)
+    """log φ_n(z), shape (B,): the standard normal log-density in dimension n."""
+    z = as_batch(z, "z")
+    sq = (z * z).sum(1)
+    if not bool(torch.isfinite(sq).all()):
+        raise ValueError(f"z has a row whose squared norm overflows {z.dtype} (largest entry "
+                         f"{float(z.abs().max()):.3g})")
+    return -0.5 * sq - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 
 def log_det_from_density(field, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -225,15 +316,28 @@ def log_det_from_density(field, z: torch.Tensor, x: torch.Tensor) -> torch.Tenso
 
     Needs a field with an exact ``log_prob`` (e.g. :class:`GaussianMixture`).
     """
-    z = as_batch(z, "z")
+    if not callable(getattr(field, "log_prob", None)):
+        raise TypeError(f"field must have an exact log_prob (e.g. pfode.GaussianMixture), got "
+                        f"{type(field).__name__}")
+    z = as_batch(z, "z", n=getattr(field, "n", None))
     x = as_batch(x, "x", n=z.shape[1])
+    if x.shape != z.shape:
+        raise ValueError(f"x must have the shape of z, {tuple(z.shape)}, got {tuple(x.shape)}")
     return log_std_normal(z) - field.log_prob(x, 0.0)
 
 
 def geometric_instability(log_det: torch.Tensor, n: int) -> torch.Tensor:
-    """λ̄ = |det J|^{1/n} = exp(log|det J| / n) (Def. 4.1)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    """λ̄ = |det J|^{1/n} = exp(log|det J| / n) (Def. 4.1), for a tensor of log-determinants."""
+    n = check_int(n, "n")
+    if not isinstance(log_det, torch.Tensor):
+        try:
+            log_det = torch.as_tensor(np.asarray(log_det, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"log_det must be a tensor of real numbers, got {type(log_det).__name__}") from None
+    if not torch.is_floating_point(log_det):
+        log_det = log_det.double()
+    if bool(torch.isnan(log_det).any()):
+        raise ValueError("log_det contains NaN")
     return torch.exp(log_det / n)
 
 
@@ -247,8 +351,8 @@ def path_constants(field: Field, x: torch.Tensor, *, steps: int = 100,
     along ``(v, 1)``. These are the local constants on the path, not global suprema.
     """
     x = as_batch(x, "x", n=getattr(field, "n", None))
-    if direction not in ("invert", "generate"):
-        raise ValueError(f"direction must be 'invert' or 'generate', got {direction!r}")
+    check_choice(direction, "direction", ("invert", "generate"))
+    check_int(steps, "steps")
     t0, t1 = (0.0, 1.0) if direction == "invert" else (1.0, 0.0)
     B, n = x.shape
     L = torch.zeros(B, dtype=x.dtype)

@@ -1,15 +1,31 @@
 """Small helpers shared by the book's notebooks.
 
+- :func:`start` is the first call of every notebook, in the cell after its ``parameters``
+  cell: it checks the parameters papermill injected (names and types), sets the thread count,
+  and returns a record of the run (:class:`Run`).
 - :func:`smoke` tells a notebook to shrink its parameters (the test suite sets
   ``PFODE_SMOKE=1``), so CI runs the same notebooks with small parameters.
-- :func:`savefig` writes every figure as a PNG under one folder (``PFODE_FIGURES``,
-  default ``<repo root>/_build/figures``), so that each figure can be opened and inspected outside
-  the rendered book.
+- :func:`savefig` writes every figure as a PNG under one folder (``PFODE_FIGURES``; default
+  ``<repo root>/_build/figures``, or ``<repo root>/_build/nbval/figures`` in smoke mode, so
+  that smoke figures never sit next to the book's), so that each figure can be opened and
+  inspected outside the rendered book.
+- :func:`check_parameter` is the type rule for a notebook parameter against its default,
+  shared with the sweep runner (:mod:`pfode.sweep`), which applies it before running anything.
 """
 from __future__ import annotations
 
+import ast
+import math
 import os
+import platform
 from pathlib import Path
+from typing import Any, NamedTuple
+
+INJECTED_MARK = "# Parameters"
+"""First line of the cell papermill injects after a notebook's ``parameters`` cell."""
+
+THREADS_ENV = "PFODE_THREADS"
+"""Environment variable overriding the thread count a notebook asks :func:`start` for."""
 
 
 def smoke() -> bool:
@@ -30,8 +46,10 @@ def repo_root() -> Path:
 
 
 def figure_dir() -> Path:
-    """``$PFODE_FIGURES`` or ``<repo root>/_build/figures`` (created if missing)."""
-    d = Path(os.environ.get("PFODE_FIGURES", repo_root() / "_build" / "figures"))
+    """``$PFODE_FIGURES``, else ``<repo root>/_build/figures`` (``_build/nbval/figures`` in
+    smoke mode); created if missing."""
+    default = repo_root() / "_build" / ("nbval/figures" if smoke() else "figures")
+    d = Path(os.environ.get("PFODE_FIGURES") or default)
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -43,3 +61,196 @@ def savefig(fig, name: str, dpi: int = 150) -> Path:
     path = figure_dir() / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+# ---- parameters -------------------------------------------------------------------------------
+def _kind(value) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+_ACCEPTS = {"int": ("int",), "float": ("float", "int"), "bool": ("bool",), "str": ("str",),
+            "list": ("list",), "dict": ("dict",)}
+
+
+def check_parameter(name: str, value: Any, default: Any) -> None:
+    """Raise ``TypeError`` when ``value`` cannot stand for a parameter whose default is ``default``.
+
+    The rule: a ``None`` default takes anything; an ``int`` default takes an ``int`` (not a
+    ``bool``, not ``2.0``); a ``float`` default a ``float`` or an ``int``; ``bool``, ``str``,
+    ``dict`` the same type; a list default (list or tuple) a list or tuple whose items follow
+    the rule for the default's items when those all have one kind.
+    """
+    want = _kind(default)
+    got = _kind(value)
+    if want == "None" or want not in _ACCEPTS:
+        return
+    if got not in _ACCEPTS[want]:
+        raise TypeError(f"parameter {name!r} must be {_article(want)} like its default "
+                        f"{default!r}, got {_article(got)} {value!r}")
+    if want == "float" and got == "float" and math.isnan(value):
+        raise ValueError(f"parameter {name!r} is NaN")
+    if want == "list" and default:
+        kinds = {_kind(d) for d in default}
+        if len(kinds) == 1:
+            for i, item in enumerate(value):
+                check_parameter(f"{name}[{i}]", item, default[0])
+
+
+def _article(kind: str) -> str:
+    return {"int": "an int", "float": "a float", "bool": "a bool", "str": "a str",
+            "list": "a list", "dict": "a dict", "None": "None"}.get(kind, f"a {kind}")
+
+
+def _assigned(source: str) -> list[str]:
+    """Names assigned at the top level of a cell's source."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for t in targets:
+            for sub in ast.walk(t):
+                if isinstance(sub, ast.Name):
+                    names.append(sub.id)
+    return names
+
+
+def _defaults(source: str) -> dict:
+    """``{name: default value}`` of a parameters cell (executed in a namespace of its own)."""
+    ns: dict = {}
+    try:
+        exec(compile(source, "<parameters>", "exec"), {"math": math}, ns)
+    except Exception:                                    # noqa: BLE001 - then no type check
+        return {k: None for k in _assigned(source)}
+    return {k: ns.get(k) for k in _assigned(source)}
+
+
+def check_injected(namespace: dict, history=None) -> list[str]:
+    """Check the parameters papermill injected into a running notebook; return their names.
+
+    The injected cell (first line ``# Parameters``) and the ``parameters`` cell before it are
+    read from the kernel's input history (``In``). A name the parameters cell does not declare
+    raises ``ValueError`` (papermill itself only warns), a value of the wrong type
+    ``TypeError`` (:func:`check_parameter`), before any work is done.
+    """
+    if history is None:
+        history = namespace.get("In")
+    if not history:
+        return []
+    cells = list(history)
+    inj = next((i for i in range(len(cells) - 1, 0, -1)
+                if cells[i].lstrip().startswith(INJECTED_MARK)), None)
+    if inj is None:
+        return []
+    declared = _defaults(cells[inj - 1])
+    injected = _assigned(cells[inj])
+    unknown = [k for k in injected if k not in declared]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}: this notebook's "
+                         f"parameters are {', '.join(sorted(declared))} (check the spelling of "
+                         f"the -p option)")
+    for k in injected:
+        check_parameter(k, namespace.get(k), declared[k])
+    return injected
+
+
+# ---- the run ----------------------------------------------------------------------------------
+class Run(NamedTuple):
+    """What :func:`start` set up: the thread counts, the numerical libraries, the machine."""
+
+    threads: int
+    smoke: bool
+    injected: tuple
+    blas: str
+    cpu: str
+
+    def __str__(self) -> str:
+        mode = "smoke mode, " if self.smoke else ""
+        return f"{mode}{self.threads} thread(s); {self.blas}; {self.cpu}"
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_info() -> str:
+    """torch's and numpy's BLAS libraries with their thread counts, in one line."""
+    parts = []
+    try:
+        import torch
+        parts.append(f"torch {torch.__version__} ({'MKL' if torch.backends.mkl.is_available() else 'no MKL'},"
+                     f" {torch.get_num_threads()} threads)")
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+        for lib in threadpool_info():
+            if lib.get("user_api") == "blas":
+                parts.append(f"numpy {lib.get('internal_api')} {lib.get('version')} "
+                             f"{lib.get('architecture', '')} ({lib.get('num_threads')} threads)")
+    except ImportError:  # pragma: no cover
+        pass
+    return "; ".join(parts)
+
+
+def set_threads(threads: int) -> int:
+    """Set torch's intra-op threads and every BLAS / OpenMP pool of the process to ``threads``."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an integer, got {type(threads).__name__} {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads}")
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=threads)
+    except ImportError:  # pragma: no cover
+        pass
+    return threads
+
+
+def start(namespace: dict, *, threads: int = 1) -> Run:
+    """The preamble of a book notebook: ``run = pfode.nb.start(globals())``.
+
+    1. Checks the parameters papermill injected against the ``parameters`` cell
+       (:func:`check_injected`): an unknown name or a value of the wrong type stops the
+       notebook at once with a message naming the parameter.
+    2. Sets the thread count (:func:`set_threads`) to ``threads`` — one by default, so that
+       the book's numbers do not depend on the machine's core count — or to
+       ``$PFODE_THREADS`` when set.
+    3. Returns a :class:`Run` (threads, smoke mode, injected names, BLAS, CPU) to print or
+       record with the results.
+    """
+    injected = check_injected(namespace)
+    env = os.environ.get(THREADS_ENV, "")
+    if env:
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ValueError(f"${THREADS_ENV} must be a positive integer, got {env!r}") from None
+    set_threads(threads)
+    return Run(threads, smoke(), tuple(injected), blas_info(), cpu_model())

@@ -67,6 +67,16 @@ def _rows(rows) -> list[dict]:
     return out
 
 
+def _path(path, name: str = "path") -> Path:
+    """A file path (str or os.PathLike), never a file descriptor or another object."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got "
+                        f"{type(path).__name__} {path!r}")
+    if not os.fspath(path):
+        raise ValueError(f"{name} is empty")
+    return Path(path)
+
+
 def save_metrics(rows, path: str | os.PathLike | None = None) -> list[dict]:
     """Write ``rows`` (a dict or a list of dicts) as JSON to ``path``; return the clean rows.
 
@@ -75,7 +85,7 @@ def save_metrics(rows, path: str | os.PathLike | None = None) -> list[dict]:
     renamed, so a reader never sees half a file. A second call replaces the first.
     """
     clean = _rows(rows)
-    target = Path(path) if path is not None else metrics_path()
+    target = _path(path) if path is not None else metrics_path()
     if target is None:
         return clean
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +105,10 @@ def save_metrics(rows, path: str | os.PathLike | None = None) -> list[dict]:
 
 def load_metrics(path: str | os.PathLike) -> list[dict]:
     """Read the rows written by :func:`save_metrics` (always a list of dicts)."""
-    with open(path) as f:
-        data = json.load(f)
+    path = _path(path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a metrics file (invalid JSON: {exc})") from None
     return _rows(data)

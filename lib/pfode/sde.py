@@ -33,7 +33,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ._checks import as_batch, check_positive, check_steps
+from ._checks import (as_batch, as_float, check_callable, check_choice, check_generator, check_int,
+                      check_output, check_positive, check_steps)
 
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("linear", "quadratic", "log", "cosine")
@@ -43,7 +44,7 @@ _LOG_A = math.e - 1.0
 
 
 def _scalar_time(t, T: float, name: str = "t") -> float:
-    t = float(t)
+    t = as_float(t, name)
     if not math.isfinite(t) or t < 0 or t > T * (1 + 1e-12):
         raise ValueError(f"{name} must lie in [0, T] = [0, {T:g}], got {t}")
     return t
@@ -80,8 +81,7 @@ class ThetaSchedule:
     """
 
     def __init__(self, kind: str = "cosine", scale: float = 1.0, T: float = 1.0, theta_min: float = 0.0):
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        check_choice(kind, "kind", KINDS)
         check_positive(scale, "scale")
         check_positive(T, "T")
         check_positive(theta_min, "theta_min", allow_zero=True)
@@ -91,14 +91,14 @@ class ThetaSchedule:
     def terminal(cls, kind: str = "cosine", target: float = 0.01, T: float = 1.0,
                  theta_min: float = 0.0) -> "ThetaSchedule":
         """The schedule of shape ``kind`` with ``exp(-θ̄_T) = target``."""
-        if not (0 < float(target) < 1):
+        check_choice(kind, "kind", KINDS)
+        if not (0 < as_float(target, "target") < 1):
             raise ValueError(f"target must lie in (0, 1), got {target}")
         check_positive(T, "T")
+        check_positive(theta_min, "theta_min", allow_zero=True)
         rest = -math.log(target) - theta_min * T
         if rest <= 0:
             raise ValueError("theta_min alone already reaches the target; lower theta_min")
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         return cls(kind, rest / (T * _shape(kind, 1.0)[1]), T, theta_min)
 
     def __repr__(self):
@@ -128,13 +128,20 @@ class Mixture:
     """
 
     def __init__(self, means, covs, log_weights=None, *, dtype=torch.float64):
-        means = torch.as_tensor(means, dtype=dtype)
+        from .fields import _as_real
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        means = _as_real(means, "means", dtype)
         if means.dim() not in (2, 3):
             raise ValueError(f"means must have shape (K, n) or (B, K, n), got {tuple(means.shape)}")
         if not bool(torch.isfinite(means).all()):
             raise ValueError("means contains NaN or inf")
         K, n = means.shape[-2:]
-        covs = torch.as_tensor(covs, dtype=dtype)
+        if K == 0 or n == 0:
+            raise ValueError(f"means is empty (shape {tuple(means.shape)})")
+        covs = _as_real(covs, "covs", dtype)
+        if not bool(torch.isfinite(covs).all()):
+            raise ValueError("covs contains NaN or inf")
         eye = torch.eye(n, dtype=dtype)
         if covs.dim() == 0:
             covs = covs * eye.expand(K, n, n)
@@ -153,11 +160,13 @@ class Mixture:
             raise ValueError("covs must be symmetric positive definite") from e
         if log_weights is None:
             log_weights = torch.full((K,), -math.log(K), dtype=dtype)
-        log_weights = torch.as_tensor(log_weights, dtype=dtype)
-        if log_weights.shape[-1] != K or log_weights.dim() not in (1, 2):
+        log_weights = _as_real(log_weights, "log_weights", dtype)
+        if log_weights.dim() not in (1, 2) or log_weights.shape[-1] != K:
             raise ValueError(f"log_weights must have shape ({K},) or (B, {K}), got {tuple(log_weights.shape)}")
-        if bool(torch.isnan(log_weights).any()):
-            raise ValueError("log_weights contains NaN")
+        if bool(torch.isnan(log_weights).any()) or bool(torch.isposinf(log_weights).any()):
+            raise ValueError("log_weights contains NaN or +inf (-inf is a zero weight)")
+        if bool(torch.isneginf(log_weights).all(-1).any()):
+            raise ValueError("log_weights are all -inf in some row: every weight is zero")
         self.means, self.covs, self.chol = means, covs, chol
         self.log_weights = log_weights - torch.logsumexp(log_weights, -1, keepdim=True)
         self._prec = torch.cholesky_inverse(chol)                                # (K|1, n, n)
@@ -186,6 +195,9 @@ class Mixture:
 
     def _check_x(self, x):
         x = as_batch(x, "x", n=self.n)
+        if not bool(torch.isfinite((x * x).sum(1)).all()):
+            raise ValueError(f"x has a row whose squared norm overflows {x.dtype} (largest entry "
+                             f"{float(x.abs().max()):.3g}); the mixture's density is not defined there")
         for name, a, d in (("means", self.means, 3), ("log_weights", self.log_weights, 2)):
             if a.dim() == d and a.shape[0] != x.shape[0]:
                 raise ValueError(f"x has {x.shape[0]} rows but the mixture's {name} has {a.shape[0]}")
@@ -249,8 +261,8 @@ class Mixture:
 
     def sample(self, num: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """``num`` samples (one per row when the mixture is batched), shape (num, n)."""
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise ValueError(f"num must be a positive integer, got {num!r}")
+        check_int(num, "num")
+        check_generator(generator)
         w = self.log_weights.exp()
         if w.dim() == 2:
             if w.shape[0] != num:
@@ -273,9 +285,14 @@ def posterior(prior: Mixture, A, noise_std: float, y: torch.Tensor) -> Mixture:
     """
     if prior.means.dim() != 2 or prior.log_weights.dim() != 1:
         raise ValueError("prior must be an unbatched Mixture")
-    A = torch.as_tensor(A, dtype=prior.means.dtype)
-    if A.dim() != 2 or A.shape[1] != prior.n:
+    from .fields import _as_real
+    if not isinstance(prior, Mixture):
+        raise TypeError(f"prior must be a Mixture, got {type(prior).__name__}")
+    A = _as_real(A, "A", prior.means.dtype)
+    if A.dim() != 2 or A.shape[1] != prior.n or A.shape[0] == 0:
         raise ValueError(f"A must have shape (m, {prior.n}), got {tuple(A.shape)}")
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError("A contains NaN or inf")
     check_positive(noise_std, "noise_std")
     y = as_batch(y, "y", n=A.shape[0]).to(prior.means.dtype)
     m = A.shape[0]
@@ -323,9 +340,12 @@ class LinearSDE:
     def terminal(self, mu, num: int, generator=None, t=None) -> torch.Tensor:
         """Samples of the x0-free part ``N(b_t mu, v_t I)`` of the law at ``t`` (default ``T``):
         the start of the reverse process (the attractor when ``a_T ≈ 0``)."""
+        check_int(num, "num")
+        check_generator(generator)
         t = self.T if t is None else t
         _, b, v = self.coefficients(t)
-        mu = torch.as_tensor(mu, dtype=torch.float64)
+        from .fields import _as_real
+        mu = _as_real(mu, "mu", torch.float64)
         mu = mu.expand(num, -1) if mu.dim() == 1 else as_batch(mu, "mu")
         return b * mu + math.sqrt(v) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
 
@@ -333,14 +353,20 @@ class LinearSDE:
         return f"{type(self).__name__}({self.schedule})"
 
 
-def _mu(mu, x: torch.Tensor) -> torch.Tensor:
-    mu = torch.as_tensor(mu, dtype=x.dtype, device=x.device)
+def _mu(mu, x: torch.Tensor, xname: str = "x") -> torch.Tensor:
+    """The measurement ``mu`` ((n,) or (1|B, n), real, finite) in x's dtype, broadcast to x."""
+    from .fields import _as_real
+    mu = _as_real(mu, "mu", x.dtype).to(x.device)
+    if not bool(torch.isfinite(mu).all()):
+        raise ValueError("mu contains NaN or inf")
     if mu.dim() == 1:
         if mu.shape[0] != x.shape[1]:
-            raise ValueError(f"mu must have {x.shape[1]} entries, got {tuple(mu.shape)}")
+            raise ValueError(f"mu must have {xname}'s dimension, {x.shape[1]} entries, got shape "
+                             f"{tuple(mu.shape)} ({xname} has shape {tuple(x.shape)})")
         return mu.expand_as(x)
     if mu.shape[-1] != x.shape[1] or mu.dim() != 2 or mu.shape[0] not in (1, x.shape[0]):
-        raise ValueError(f"mu must have shape ({x.shape[1]},) or ({x.shape[0]}, {x.shape[1]}), got {tuple(mu.shape)}")
+        raise ValueError(f"mu must have shape ({x.shape[1]},) or ({x.shape[0]}, {x.shape[1]}) like "
+                         f"{xname}, got {tuple(mu.shape)}")
     return mu.expand_as(x)
 
 
@@ -356,7 +382,7 @@ class D3GM(LinearSDE):
     def __init__(self, schedule: ThetaSchedule, lam: float = 1.0, tau: float = 1.0):
         super().__init__(schedule)
         check_positive(lam, "lam")
-        if not math.isfinite(float(tau)) or float(tau) < 1:
+        if not math.isfinite(as_float(tau, "tau")) or float(tau) < 1:
             raise ValueError(f"tau must be finite and >= 1, got {tau}")
         self.lam, self.tau = float(lam), float(tau)
 
@@ -365,6 +391,7 @@ class D3GM(LinearSDE):
         return e, 1 - e, (self.tau * self.lam) ** 2 * (1 - e * e)
 
     def drift(self, x, t, mu):
+        x = as_batch(x, "x")
         return self.schedule.theta(t) * (_mu(mu, x) - x)
 
     def diffusion(self, t):
@@ -395,6 +422,7 @@ class VP(LinearSDE):
         return e, 0.0, 1 - e * e
 
     def drift(self, x, t, mu):
+        x = as_batch(x, "x")
         return -self.schedule.theta(t) * x
 
     def diffusion(self, t):
@@ -432,6 +460,7 @@ class DecoupledOU(LinearSDE):
         return e, 1 - e, self._var(t)
 
     def drift(self, x, t, mu):
+        x = as_batch(x, "x")
         return self.schedule.theta(t) * (_mu(mu, x) - x)
 
     def diffusion(self, t):
@@ -461,6 +490,7 @@ class Bridge(LinearSDE):
         return 1 - s, s, self.g ** 2 * t * (self.T - t) / self.T
 
     def drift(self, x, t, mu):
+        x = as_batch(x, "x")
         t = _scalar_time(t, self.T)
         if t >= self.T:
             raise ValueError("t must be < T for the bridge drift (singular at T)")
@@ -490,7 +520,10 @@ def exact_score(process: LinearSDE, x0_law: Mixture) -> Callable:
 def path_noise(num: int, steps: int, n: int, seed: int, dtype=torch.float64) -> torch.Tensor:
     """Standard normal increments ``(num, steps, n)``; row ``i`` from a generator seeded
     ``seed + i``, so path ``i`` does not depend on ``num``."""
-    check_steps(steps)
+    check_int(num, "num")
+    check_int(steps, "steps")
+    check_int(n, "n")
+    check_int(seed, "seed", lower=0)
     out = torch.empty(num, steps, n, dtype=dtype)
     for i in range(num):
         g = torch.Generator().manual_seed(int(seed) + i)
@@ -514,8 +547,11 @@ def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, 
     ``callback(i, t, x)`` is called at every grid time, the start included.
     """
     x = as_batch(x, "x")
-    check_steps(steps)
-    t_start = process.T if t_start is None else float(t_start)
+    check_int(steps, "steps")
+    check_callable(score, "score")
+    check_callable(callback, "callback", optional=True)
+    t_start = process.T if t_start is None else as_float(t_start, "t_start")
+    t_end = as_float(t_end, "t_end")
     if not (0 <= t_end < t_start <= process.T):
         raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
     if noise is None:
@@ -528,7 +564,8 @@ def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, 
     for i in range(steps):
         t, h = ts[i], ts[i] - ts[i + 1]
         g = process.diffusion(t)
-        x = x - (process.drift(x, t, mu) - g * g * score(x, t, mu)) * h + g * math.sqrt(h) * noise[:, i]
+        sc = check_output(score(x, t, mu), x, "score", t)
+        x = x - (process.drift(x, t, mu) - g * g * sc) * h + g * math.sqrt(h) * noise[:, i]
         if callback is not None:
             callback(i + 1, ts[i + 1], x)
     return x
@@ -544,8 +581,11 @@ def forward_em(process: LinearSDE, x0: torch.Tensor, mu, *, steps: int = 1000,
     (low memory for large batches; then path ``i`` depends on the batch size).
     """
     x = as_batch(x0, "x0")
-    check_steps(steps)
-    t_end = process.T if t_end is None else float(t_end)
+    check_int(steps, "steps")
+    check_generator(generator)
+    check_callable(callback, "callback", optional=True)
+    t_end = process.T if t_end is None else as_float(t_end, "t_end")
+    _mu(mu, x, "x0")                                      # mu against x0, named as such
     if not 0 < t_end <= process.T:
         raise ValueError(f"t_end must lie in (0, T], got {t_end}")
     if noise is None and generator is None:
@@ -590,14 +630,15 @@ def pf_ode(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, t_start:
 
 
 def _tdd_args(c_norm2, v, d, delta):
-    if not (0 < float(delta) < 1):
+    if not (0 < as_float(delta, "delta") < 1):
         raise ValueError(f"delta must lie in (0, 1), got {delta}")
-    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-        raise ValueError(f"d must be a positive integer, got {d!r}")
-    c2 = torch.as_tensor(c_norm2, dtype=torch.float64)
-    v = torch.as_tensor(v, dtype=torch.float64)
-    if bool((c2 < 0).any()) or bool((v < 0).any()):
-        raise ValueError("c_norm2 and v must be >= 0")
+    check_int(d, "d")
+    from .fields import _as_real
+    c2 = _as_real(c_norm2, "c_norm2", torch.float64)
+    v = _as_real(v, "v", torch.float64)
+    for name, a in (("c_norm2", c2), ("v", v)):
+        if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+            raise ValueError(f"{name} must be finite and >= 0")
     return c2, v, math.log(1 / float(delta))
 
 

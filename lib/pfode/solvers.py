@@ -16,13 +16,15 @@ signature ``integrate(field, x, ts, *, method, rtol, atol, callback)``:
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm  # text bars: no ipywidgets needed in notebooks
 
-from ._checks import as_batch, check_positive, check_steps
+from ._checks import (FLOAT_DTYPES, as_batch, as_float, check_callable, check_choice, check_output,
+                      check_positive, check_steps, checked_field)
 
 Field = Callable[[torch.Tensor, object], torch.Tensor]
 Callback = Callable[[int, float, torch.Tensor], None]
@@ -39,13 +41,34 @@ ORDER = {"euler": 1, "heun": 2, "rk4": 4, "dopri5": 5, "scipy-rk45": 5}
 DEFAULT_STEPS = 100
 
 
-def default_tolerances(dtype: torch.dtype) -> tuple[float, float]:
-    """(rtol, atol) used by the adaptive methods when none are given."""
-    return (1e-8, 1e-10) if dtype == torch.float64 else (1e-5, 1e-7)
+def default_tolerances(dtype) -> tuple[float, float]:
+    """(rtol, atol) used by the adaptive methods when none are given, for a float32 or
+    float64 dtype (torch or numpy dtypes, or the Python ``float``, which is float64)."""
+    if dtype in FLOAT_DTYPES:
+        return (1e-8, 1e-10) if dtype == torch.float64 else (1e-5, 1e-7)
+    if dtype is None:
+        raise TypeError("dtype must be a float32 or float64 dtype, got None")
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a float32 or float64 dtype, got {dtype!r}") from None
+    if np_dtype == np.float64:
+        return 1e-8, 1e-10
+    if np_dtype == np.float32:
+        return 1e-5, 1e-7
+    raise TypeError(f"dtype must be a float32 or float64 dtype, got {dtype!r}")
 
 
 def rk_step(field: Field, x: torch.Tensor, t: float, h: float, method: str) -> torch.Tensor:
-    """One explicit Runge–Kutta step ``x(t) -> x(t + h)`` (h may be negative)."""
+    """One explicit Runge–Kutta step ``x(t) -> x(t + h)`` (h may be negative) of a fixed-step
+    method (``"euler"``, ``"heun"``, ``"rk4"``; the Butcher tableaus above)."""
+    check_choice(method, "method (a fixed-step method)", TABLEAUS)
+    t, h = as_float(t, "t"), as_float(h, "h")
+    if not (math.isfinite(t) and math.isfinite(h)):
+        raise ValueError(f"t and h must be finite, got t = {t}, h = {h}")
+    check_callable(field, "field")
+    x = as_batch(x, "x", n=getattr(field, "n", None))
+    field = checked_field(field)
     a, b, c = TABLEAUS[method]
     ks = []
     for i, ci in enumerate(c):
@@ -60,8 +83,21 @@ def rk_step(field: Field, x: torch.Tensor, t: float, h: float, method: str) -> t
     return out
 
 
-def _check_grid(ts, like: torch.Tensor) -> torch.Tensor:
-    ts = torch.as_tensor(ts, dtype=torch.float64).flatten()
+def _as_times(ts, name: str = "ts") -> torch.Tensor:
+    """A 1-D float64 tensor of times from a sequence, array or tensor."""
+    if isinstance(ts, torch.Tensor):
+        if ts.is_complex() or ts.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real times, got dtype {ts.dtype}")
+        return ts.detach().to("cpu", torch.float64).flatten()
+    try:
+        arr = np.asarray(ts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of times in [0, 1], got {ts!r}") from None
+    return torch.from_numpy(arr.copy()).flatten()
+
+
+def _check_grid(ts, like: torch.Tensor = None) -> torch.Tensor:
+    ts = _as_times(ts)
     if ts.numel() < 2:
         raise ValueError("ts must hold at least two times")
     if not bool(torch.isfinite(ts).all()) or bool((ts < 0).any()) or bool((ts > 1).any()):
@@ -81,12 +117,14 @@ def integrate(field: Field, x: torch.Tensor, ts, *, method: str = "dopri5",
     caller can keep the trajectory (``traj = []; callback=lambda i, t, x: traj.append(x)``).
     For fixed-step methods ``ts`` is the step grid; for adaptive ones it is the output grid.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    check_choice(method, "method", METHODS)
+    check_callable(field, "field")
+    check_callable(callback, "callback", optional=True)
     x = as_batch(x, "x")
     ts = _check_grid(ts, x)
     check_positive(rtol, "rtol")
     check_positive(atol, "atol")
+    field = checked_field(field)
     if method in TABLEAUS:
         if callback is not None:
             callback(0, float(ts[0]), x)
@@ -102,8 +140,12 @@ def integrate(field: Field, x: torch.Tensor, ts, *, method: str = "dopri5",
     atol = d_atol if atol is None else atol
     if method == "dopri5":
         from torchdiffeq import odeint
-        out = odeint(lambda t, y: field(y, t), x, ts.to(x.dtype), rtol=rtol, atol=atol,
-                     method="dopri5", options={"step_t": ts.to(x.dtype)})  # no overshoot; (T, B, n)
+        try:
+            out = odeint(lambda t, y: field(y, t), x, ts.to(x.dtype), rtol=rtol, atol=atol,
+                         method="dopri5", options={"step_t": ts.to(x.dtype)})  # no overshoot; (T, B, n)
+        except AssertionError as exc:                  # torchdiffeq's step-size underflow
+            raise FloatingPointError(f"dopri5 could not continue ({exc}): the field is singular "
+                                     f"or too stiff there for rtol = {rtol:g}") from None
         if callback is not None:
             for i, (t, xi) in enumerate(zip(ts.tolist(), out)):
                 callback(i, t, xi)
@@ -117,7 +159,7 @@ def _scipy_rk45(field, x, ts, rtol, atol, callback, progress):
 
     def rhs(t, y):
         yt = torch.from_numpy(y)[None]
-        return field(yt, float(t))[0].detach().numpy()
+        return field(yt, float(t))[0].detach().numpy()       # checked: NaN stops at once
 
     t_eval = ts.numpy()
     traj = np.empty((len(t_eval), x.shape[0], x.shape[1]))
@@ -137,7 +179,9 @@ def _scipy_rk45(field, x, ts, rtol, atol, callback, progress):
 
 def _grid(t0: float, t1: float, method: str, steps, ts) -> torch.Tensor:
     if ts is not None:
-        ts = torch.as_tensor(ts, dtype=torch.float64).flatten()
+        if steps is not None:
+            raise ValueError("give steps or ts, not both")
+        ts = _as_times(ts)
         if ts.numel() < 2 or float(ts[0]) != t0 or float(ts[-1]) != t1:
             raise ValueError(f"ts must run from t = {t0} to t = {t1}")
         return ts
@@ -155,8 +199,7 @@ def generate(field: Field, z: torch.Tensor, *, method: str = "dopri5", steps: Op
     ``steps`` uniform steps (fixed-step methods, default 100) or output times (adaptive);
     or an explicit decreasing grid ``ts`` from 1 to 0 (e.g. a shifted diffusers schedule).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    check_choice(method, "method", METHODS)
     z = as_batch(z, "z", n=getattr(field, "n", None))
     return integrate(field, z, _grid(1.0, 0.0, method, steps, ts), method=method, rtol=rtol,
                      atol=atol, callback=callback, progress=progress)
@@ -166,8 +209,7 @@ def invert(field: Field, x: torch.Tensor, *, method: str = "dopri5", steps: Opti
            ts=None, rtol: Optional[float] = None, atol: Optional[float] = None,
            callback: Optional[Callback] = None, progress: bool = False) -> torch.Tensor:
     """Inversion ``F = G^{-1}``: data ``x`` (t = 0) to noise (t = 1), shape (B, n)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    check_choice(method, "method", METHODS)
     x = as_batch(x, "x", n=getattr(field, "n", None))
     return integrate(field, x, _grid(0.0, 1.0, method, steps, ts), method=method, rtol=rtol,
                      atol=atol, callback=callback, progress=progress)
@@ -180,6 +222,9 @@ def reconstruct(field: Field, x: torch.Tensor, *, inversion: Optional[dict] = No
     ``common`` solver options apply to both halves; ``inversion`` and ``generation`` dicts
     override them per half. Returns ``(x_rec, z_hat)`` with ``z_hat = F̂(x)``.
     """
+    for name, d in (("inversion", inversion), ("generation", generation)):
+        if d is not None and not isinstance(d, dict):
+            raise TypeError(f"{name} must be a dict of solver options, got {type(d).__name__}")
     z_hat = invert(field, x, **{**common, **(inversion or {})})
     x_rec = generate(field, z_hat, **{**common, **(generation or {})})
     return x_rec, z_hat
@@ -196,12 +241,20 @@ class FlowMap:
     the step control sees the tangent's direction and log-length too.
     """
 
+    OPTIONS = ("method", "steps", "rtol", "atol", "callback", "progress")
+
     def __init__(self, field: Field, t0: float, t1: float, **solver):
         if "ts" in solver and solver["ts"] is not None:
             raise ValueError("FlowMap takes steps, not ts")
-        method = solver.get("method", "dopri5")
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        unknown = sorted(set(solver) - set(self.OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown solver option(s) {', '.join(unknown)}; the options are "
+                             f"{', '.join(self.OPTIONS)}")
+        check_callable(field, "field")
+        check_choice(solver.get("method", "dopri5"), "method", METHODS)
+        check_steps(solver.get("steps"))
+        check_positive(solver.get("rtol"), "rtol")
+        check_positive(solver.get("atol"), "atol")
         self.field, self.t0, self.t1, self.solver = field, t0, t1, dict(solver)
 
     def _ts(self):
@@ -219,7 +272,9 @@ class FlowMap:
         closed_form = getattr(self.field, "velocity_jvp", None)
         if closed_form is not None:
             return closed_form(x, t, w)
-        return torch.func.jvp(lambda y: self.field(y, t), (x,), (w,))
+        from .instability import _forward_jvp
+        v, jw = _forward_jvp(lambda y: self.field(y, t), x, w, "field")
+        return check_output(v, x, "field", t), jw
 
     def jvp(self, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(M(z), J_M(z) u)``.

@@ -63,6 +63,28 @@ from typing import Any, Iterator, Sequence
 
 from .record import METRICS_ENV, load_metrics
 
+THREADS_ENV = "PFODE_THREADS"          # pfode.nb.start reads it in the kernel
+
+
+def runtime(threads) -> dict:
+    """Where a point is computed: thread count, CPU model, numerical libraries.
+
+    Round-off, and so the last digits of an adaptive solve, can depend on all three (MKL takes
+    other code paths on Intel and AMD processors; reductions split differently across
+    threads), so each finished point records them and a resumed sweep says when it mixes them.
+    """
+    import platform
+
+    from .nb import cpu_model
+    libs = {"python": platform.python_version()}
+    for mod in ("torch", "numpy", "scipy"):
+        try:
+            libs[mod] = __import__(mod).__version__
+        except ImportError:  # pragma: no cover
+            pass
+    return {"threads": int(threads) if str(threads).isdigit() else str(threads),
+            "cpu": cpu_model(), "machine": platform.machine(), **libs}
+
 __all__ = [
     "SpecError",
     "SweepError",
@@ -346,7 +368,22 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict:
         return _declared(ipynb)
 
 
+def _default_value(source):
+    """The value of a default written in a parameters cell, or None when it is not a literal."""
+    import ast
+    if not isinstance(source, str):
+        return source
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, SyntaxError):
+        return None
+
+
 def _check_points_against(spec: Spec, allowed: dict, points: Sequence[Point]) -> None:
+    """Every parameter of every point must be declared by the notebook and have the type of
+    its default (:func:`pfode.nb.check_parameter`); checked before anything runs."""
+    from .nb import check_parameter
+
     if not allowed:
         raise SpecError(f"{spec.notebook.name} has no parameters cell (a code cell tagged "
                         f"'parameters'), so it cannot be swept")
@@ -358,6 +395,13 @@ def _check_points_against(spec: Spec, allowed: dict, points: Sequence[Point]) ->
         raise SpecError(
             f"{spec.path.name}: unknown parameter(s) {', '.join(map(repr, unknown))} for "
             f"{spec.notebook.name}; its parameters are: {', '.join(sorted(allowed))}")
+    defaults = {k: _default_value(v) for k, v in allowed.items()}
+    for point in points:
+        for k, v in point.parameters.items():
+            try:
+                check_parameter(k, v, defaults[k])
+            except (TypeError, ValueError) as exc:
+                raise SpecError(f"{spec.path.name}: point {json.dumps(point.own)}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -393,7 +437,8 @@ def _run_point(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: 
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{point.id}-", dir=sweep_dir))
     out_nb = tmp / f"{spec.notebook.stem}.ipynb"
     metrics = tmp / "metrics.json"
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **spec.env,
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           THREADS_ENV: str(threads), "OMP_WAIT_POLICY": "PASSIVE", **spec.env,
            METRICS_ENV: str(metrics)}
     start = time.perf_counter()
     ok = False
@@ -411,7 +456,8 @@ def _run_point(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: 
         meta = {"sweep": spec.sweep, "point_id": point.id, "notebook": spec.notebook.name,
                 "parameters": point.parameters, "own": point.own,
                 "smoke": os.environ.get("PFODE_SMOKE", "") not in ("", "0", "false", "False"),
-                "wall_s": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "wall_s": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "runtime": runtime(env[THREADS_ENV])}
         (tmp / "params.json").write_text(json.dumps(meta, indent=1) + "\n")
         os.chmod(tmp, 0o755)                                  # mkdtemp makes it private
         for f in tmp.iterdir():
@@ -441,6 +487,33 @@ def _cell(v: Any) -> Any:
     return v
 
 
+RUN_COLUMNS = ("threads", "cpu", "torch")
+
+
+def _point_runtime(p: Point) -> dict:
+    """The ``runtime`` record of a finished point ({} for points finished before it existed)."""
+    try:
+        return json.loads((p.directory / "params.json").read_text()).get("runtime") or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def mixed_runtimes(points: Sequence[Point], current: dict) -> list[str]:
+    """Finished points computed with another thread count, CPU or library versions than
+    ``current``: one line each, for the resume warning."""
+    out = []
+    for p in points:
+        if not p.finished:
+            continue
+        rt = _point_runtime(p)
+        diff = {k: (rt.get(k), v) for k, v in current.items() if rt and rt.get(k) != v}
+        if not rt:
+            diff = {"runtime": ("not recorded", "recorded")}
+        if diff:
+            out.append(f"{p.id}: " + ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items()))
+    return out
+
+
 def write_table(sweep_dir: Path, points: Sequence[Point]) -> Path:
     """(Re)build ``<sweep_dir>/table.csv`` from the finished points among ``points``.
 
@@ -466,9 +539,11 @@ def write_table(sweep_dir: Path, points: Sequence[Point]) -> Path:
                 elif k not in metric_cols:
                     metric_cols.append(k)
             rows.append({"point_id": p.id, **p.parameters,
-                         **{k: v for k, v in m.items() if k not in p.parameters}})
+                         **{k: v for k, v in m.items() if k not in p.parameters},
+                         **{f"run_{k}": v for k, v in _point_runtime(p).items() if k in RUN_COLUMNS}})
     metric_cols = [c for c in metric_cols if c not in param_cols and c != "point_id"]
-    cols = ["point_id", *param_cols, *metric_cols]
+    run_cols = [f"run_{k}" for k in RUN_COLUMNS]
+    cols = ["point_id", *param_cols, *metric_cols, *run_cols]
     sweep_dir.mkdir(parents=True, exist_ok=True)
     path = sweep_dir / "table.csv"
     fd, tmp = tempfile.mkstemp(prefix=".table-", suffix=".csv", dir=sweep_dir)
@@ -543,6 +618,14 @@ def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | 
         result.skipped = [p.id for p in points if p.finished]
         if max_points is not None:
             todo = todo[:max_points]
+        threads_env = spec.env.get(THREADS_ENV, str(threads))
+        mixed = mixed_runtimes(points, runtime(threads_env)) if todo else []
+        if mixed:
+            print(f"warning: {len(mixed)} finished point(s) of {spec.sweep} were computed on "
+                  f"another machine, thread count or library version than this run; their "
+                  f"last digits (round-off, adaptive step sequences) may differ from points "
+                  f"computed now. The table's run_* columns say which is which; delete a "
+                  f"point's folder to recompute it.\n  " + "\n  ".join(mixed[:10]), file=out)
         if dry_run:
             print(f"sweep {spec.sweep}: {len(points)} point(s), {len(result.skipped)} finished, "
                   f"notebook {spec.notebook.name}, results in {sweep_dir}", file=out)

@@ -1,0 +1,200 @@
+"""The assertion audit: every asserted number, its threshold, and whether runs agree.
+
+    .venv/bin/python tests/audit/run_audit.py [--repeat 3] [--threads 2] [--jobs 2]
+        [--notebooks NAME ...] [--no-tests] [--out results/audit]
+
+Runs every book notebook at its default parameters ``--repeat`` times at one thread and once
+more with ``PFODE_THREADS=--threads`` (notebooks take their thread count from
+:func:`pfode.nb.start`), and the unit tests once, all with instrumented assertions
+(:mod:`instrument`, :mod:`audit_recorder`). Writes ``asserts.csv`` (one row per assertion
+site: evaluations, the smallest margin, the measured value and threshold there, the largest
+relative change of any recorded value between runs, and the comment next to the assertion)
+and ``summary.md`` (the sites within a factor 10 of their threshold).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PY = sys.executable
+# The training notebook is the committed model's training run (15 min); it is audited in
+# smoke mode, as the test suite runs it.
+SMOKE_ONLY = {"ch14_train_mmdit"}
+
+
+def notebooks(names=None):
+    out = []
+    for f in sorted((ROOT / "notebooks").glob("*.py")):
+        if "# %%" in f.read_text() and (not names or f.stem in names):
+            out.append(f)
+    return out
+
+
+def run_notebook(nb: Path, tag: str, tmp: Path, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PFODE_THREADS": str(threads), "PFODE_ROOT": str(ROOT), "MPLBACKEND": "Agg",
+           "PFODE_FIGURES": str(tmp / "figures"), "PYTHONHASHSEED": "0",
+           "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(ROOT / "lib")}
+    if nb.stem in SMOKE_ONLY:
+        env["PFODE_SMOKE"] = "1"
+    else:
+        env.pop("PFODE_SMOKE", None)
+    prefix = tmp / f"{nb.stem}.{tag}"
+    t0 = time.time()
+    p = subprocess.run([PY, str(HERE / "run_notebook.py"), str(nb), str(prefix)], env=env,
+                       capture_output=True, text=True)
+    files = glob.glob(f"{prefix}.*.json")
+    recs = json.load(open(files[0])) if files else []
+    status = "ok" if p.returncode == 0 else "FAILED: " + (p.stderr.strip().splitlines() or ["?"])[-1]
+    print(f"  {nb.stem} [{tag}] {time.time() - t0:.0f} s {status}", flush=True)
+    return {"records": recs, "status": status, "seconds": time.time() - t0}
+
+
+def run_tests(tmp: Path) -> list:
+    env = {**os.environ, "PYTHONPATH": f"{HERE}:{ROOT / 'lib'}", "PFODE_AUDIT_OUT": str(tmp / "tests")}
+    subprocess.run([PY, "-m", "pytest", "-p", "pytest_audit", "--assert=plain", "-q", "-n", "2",
+                    "--dist", "loadfile", "-p", "no:cacheprovider", str(ROOT / "tests")],
+                   env=env, cwd=ROOT, check=False)
+    recs = []
+    for f in glob.glob(str(tmp / "tests.*.json")):
+        recs.extend(json.load(open(f)))
+    return recs
+
+
+def comment_near(site: str) -> str:
+    """The trailing comment of the assertion's line and the comment block just above it."""
+    label, _, line = site.rpartition(":")
+    for base in ("notebooks", "tests"):
+        f = ROOT / base / f"{label}.py"
+        if f.is_file():
+            break
+    else:
+        return ""
+    lines = f.read_text().splitlines()
+    i = int(line) - 1
+    out = []
+    j = i - 1
+    while j >= 0 and lines[j].strip().startswith("#") and not lines[j].startswith("# %%"):
+        out.insert(0, lines[j].strip().lstrip("# "))
+        j -= 1
+    for k in range(i, min(i + 4, len(lines))):
+        m = re.search(r"#\s*(.*)$", lines[k])
+        if m and "f\"" not in lines[k][m.start():]:
+            out.append(m.group(1))
+        if k > i and not lines[k].startswith((" ", "\t")):
+            break
+    return " ".join(out)[:300]
+
+
+def max_rel_change(runs: list) -> float:
+    """Largest relative difference between any two runs' recorded values at one site."""
+    worst = 0.0
+    base = runs[0]
+    for other in runs[1:]:
+        if len(other) != len(base):
+            return math.inf
+        for (a, b), (c, d) in zip(base, other):
+            for x, y in ((a, c), (b, d)):
+                if x == y or (math.isnan(x) and math.isnan(y)):
+                    continue
+                scale = max(abs(x), abs(y))
+                worst = max(worst, abs(x - y) / scale if scale else math.inf)
+    return worst
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--notebooks", nargs="*")
+    ap.add_argument("--no-tests", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "results" / "audit"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="pfode-audit-"))
+    nbs = notebooks(args.notebooks)
+    runs = {nb.stem: {} for nb in nbs}
+    jobs = [(nb, f"r{k}", 1) for k in range(args.repeat) for nb in nbs]
+    print(f"audit: {len(nbs)} notebooks x {args.repeat} runs at 1 thread on {args.jobs} jobs")
+    with ThreadPoolExecutor(args.jobs) as ex:
+        for (nb, tag, th), res in zip(jobs, ex.map(lambda j: run_notebook(j[0], j[1], tmp, j[2]), jobs)):
+            runs[nb.stem][tag] = res
+    if args.threads and args.threads > 1:
+        print(f"audit: once more at {args.threads} threads, one notebook at a time")
+        for nb in nbs:
+            runs[nb.stem][f"t{args.threads}"] = run_notebook(nb, f"t{args.threads}", tmp, args.threads)
+    rows = []
+    for name, by_tag in runs.items():
+        sites = {}
+        for tag, res in by_tag.items():
+            for r in res["records"]:
+                sites.setdefault(r["site"], {})[tag] = r
+        for site, per in sites.items():
+            first = per.get("r0") or next(iter(per.values()))
+            reps = [per[t]["values"] for t in sorted(per) if t.startswith("r")]
+            thr = [per[t]["values"] for t in per if t.startswith("t")]
+            rows.append(dict(
+                file=f"notebooks/{name}.py", site=site, kind="count" if first["integers"] and first["kind"] == "compare" else first["kind"],
+                evaluations=first["evaluations"], failed=max(p["failed"] for p in per.values()),
+                margin=min(p["margin"] for p in per.values()), measured=first["measured"],
+                threshold=first["threshold"], sign_tests=first["sign_tests"],
+                repeat_change=max_rel_change(reps) if len(reps) > 1 else "",
+                thread_change=max_rel_change([reps[0]] + thr) if thr and reps else "",
+                runs="; ".join(f"{t}:{by_tag[t]['status']}" for t in by_tag if by_tag[t]["status"] != "ok"),
+                source=first["source"], comment=comment_near(site)))
+    if not args.no_tests:
+        print("audit: unit tests")
+        merged = {}
+        for r in run_tests(tmp):
+            m = merged.get(r["site"])
+            if m is None:
+                merged[r["site"]] = r
+            else:
+                m["evaluations"] += r["evaluations"]
+                m["failed"] += r["failed"]
+                if r["margin"] < m["margin"]:
+                    m.update(margin=r["margin"], measured=r["measured"], threshold=r["threshold"])
+                m["integers"] &= r["integers"]
+        for site, r in merged.items():
+            rows.append(dict(
+                file=f"tests/{site.rpartition(':')[0]}.py", site=site,
+                kind="count" if r["integers"] and r["kind"] == "compare" else r["kind"],
+                evaluations=r["evaluations"], failed=r["failed"], margin=r["margin"],
+                measured=r["measured"], threshold=r["threshold"], sign_tests=r["sign_tests"],
+                repeat_change="", thread_change="", runs="", source=r["source"],
+                comment=comment_near(site)))
+    cols = list(rows[0]) if rows else []
+    with open(out / "asserts.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: (r["file"], int(r["site"].rpartition(":")[2]))))
+    close = [r for r in rows if r["kind"] in ("compare", "allclose") and r["margin"] < 10]
+    with open(out / "summary.md", "w") as f:
+        f.write(f"{len(rows)} assertion sites; {len(close)} numeric ones within a factor 10 of "
+                f"their threshold.\n\n| site | margin | measured | threshold | repeat Δ | threads Δ | comment |\n|---|---|---|---|---|---|---|\n")
+        for r in sorted(close, key=lambda r: r["margin"]):
+            f.write(f"| {r['site']} | {r['margin']:.3g} | {r['measured']:.3g} | {r['threshold']:.3g} | "
+                    f"{r['repeat_change']} | {r['thread_change']} | {r['comment'][:120]} |\n")
+    failed = [r for r in rows if r["failed"] or r["runs"]]
+    print(f"audit: {len(rows)} sites, {len(close)} within a factor 10, {len(failed)} failing; "
+          f"written to {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,9 +181,44 @@ def test_clear_errors(tmp_path):
         dfl.load_pipeline(tmp_path)
     with pytest.raises(FileNotFoundError):
         dfl.load_transformer(tmp_path / "missing")
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
     with pytest.raises(ValueError):
         dfl.schedule_ts(diffusers.FlowMatchEulerDiscreteScheduler(), 0)
+
+
+def test_loading_leaves_the_environment_alone(pipeline_dir, monkeypatch):
+    """Nothing is downloaded (local_files_only), and the process's HF_HUB_OFFLINE is not set as
+    a side effect of loading."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    dfl.load_pipeline(pipeline_dir)
+    with pytest.raises(FileNotFoundError):
+        dfl.load_pipeline("stabilityai/stable-diffusion-3.5-large")
+    assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_damaged_folders_are_named(pipeline_dir, tmp_path):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(pipeline_dir, broken)
+    (broken / "model_index.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"model_index.json is not valid JSON"):
+        dfl.load_pipeline(broken)
+    for part in ("transformer", "vae", "scheduler"):
+        d = tmp_path / f"no-{part}"
+        shutil.copytree(pipeline_dir, d)
+        shutil.rmtree(d / part)
+        with pytest.raises(FileNotFoundError, match=f"has no {part}/ subfolder"):
+            dfl.load_pipeline(d)
+    d = tmp_path / "no-weights"
+    shutil.copytree(pipeline_dir, d)
+    for f in (d / "transformer").glob("*.safetensors"):
+        f.unlink()
+    with pytest.raises(FileNotFoundError, match=r"transformer has a config.json but no weights"):
+        dfl.load_pipeline(d)
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        dfl.load_transformer(d / "transformer")
+    (d / "transformer" / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        dfl.load_transformer(d / "transformer")
 
 
 def test_committed_model_loads():

@@ -115,3 +115,14 @@ def test_python_version_matches_requires_python():
     assert conda.get("python"), "environment.yml must pin python"
     assert SpecifierSet(PROJECT["requires-python"]).contains(conda["python"] + ".0")
     assert "pip" in conda
+
+
+def test_license_and_citation_files_match_the_project():
+    """pyproject declares MIT: the LICENSE file must be the MIT text, and CITATION.cff (read by
+    GitHub and Zenodo) must parse and carry the same license and version."""
+    assert PROJECT["license"]["text"] == "MIT"
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Permission is hereby granted, free of charge" in text
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT"
+    assert cff["version"] == PROJECT["version"] and cff["title"] and cff["authors"]

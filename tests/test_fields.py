@@ -175,3 +175,33 @@ def test_closed_form_jvp_matches_autodiff():
         v_ad, jw_ad = torch.func.jvp(lambda y: f.velocity(y, t), (x,), (w,))
         torch.testing.assert_close(v, v_ad)
         torch.testing.assert_close(jw, jw_ad)
+
+
+def test_float32_log_prob_and_divergence_near_t0_are_computed_stably():
+    """Near t = 0 the expanded squared distance divided by s² amplifies float32 round-off by
+    1/s²; log_prob and divergence are computed in float64 whatever the input dtype, so the
+    float32 call agrees with the float64 one to float32 precision of the result."""
+    g = torch.Generator().manual_seed(0)
+    n, K, s = 10_000, 8, 1e-3
+    means = torch.randn(K, n, generator=g, dtype=torch.float64)
+    gm = pfode.GaussianMixture(means, s)
+    x = means[:3] + s * torch.randn(3, n, generator=g, dtype=torch.float64)
+    x32 = x.float()                                       # the float32 input, exactly
+    for t in (0.0, 1e-4):
+        lp64 = gm.log_prob(x32.double(), t)
+        lp32 = gm.log_prob(x32, t)
+        assert lp32.dtype == torch.float32
+        # float32 result of a float64 computation: relative error <= eps32 (one rounding)
+        torch.testing.assert_close(lp32.double(), lp64, rtol=2 * torch.finfo(torch.float32).eps, atol=0)
+        d64 = gm.divergence(x32.double(), t)
+        torch.testing.assert_close(gm.divergence(x32, t).double(), d64,
+                                   rtol=2 * torch.finfo(torch.float32).eps, atol=0)
+
+
+def test_default_tolerances_take_any_float_dtype():
+    assert pfode.default_tolerances(torch.float64) == pfode.default_tolerances(np.float64) == (1e-8, 1e-10)
+    assert pfode.default_tolerances(float) == (1e-8, 1e-10)
+    assert pfode.default_tolerances(torch.float32) == pfode.default_tolerances(np.float32) == (1e-5, 1e-7)
+    for bad in (torch.float16, np.int64, None, "half"):
+        with pytest.raises(TypeError, match="dtype"):
+            pfode.default_tolerances(bad)

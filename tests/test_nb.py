@@ -103,3 +103,24 @@ def test_smoke_figures_never_go_to_the_books_folder(tmp_path, monkeypatch):
     assert nb.figure_dir() == tmp_path / "_build" / "nbval" / "figures"
     monkeypatch.setenv("PFODE_SMOKE", "")
     assert nb.figure_dir() == tmp_path / "_build" / "figures"
+
+
+def test_papermill_parameters_are_checked_in_the_notebook(tmp_path):
+    """End to end: papermill injects the parameters, the first cell after them stops an unknown
+    name or a wrong type at once, naming the parameter (papermill alone only warns)."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    src = ('# %% tags=["parameters"]\nsteps = 100\ngrid = [10, 20]\n\n'
+           '# %%\nimport pfode.nb\nrun = pfode.nb.start(globals())\nresult = steps * len(grid)\n')
+    nb_ = jupytext.reads(src, fmt="py:percent")
+    nb_.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb_, path)
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(path), str(out), parameters={"steps": 5}, progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match=r"unknown parameter\(s\) 'nonsense'"):
+        papermill.execute_notebook(str(path), str(out), parameters={"nonsense": 3}, progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match=r"parameter 'grid' must be a list"):
+        papermill.execute_notebook(str(path), str(out), parameters={"grid": "abc"}, progress_bar=False)

@@ -72,6 +72,7 @@ print(f"E(x): median {median:.3e}, mean {err.mean():.3e}, max {err.max():.3f}")
 print(f"worst / median = {ratio:.1f}")
 print(f"failures (E > {failure_factor:g} x median): {failures.sum()} of {num_points} "
       f"({100 * failures.mean():.1f}%)")
+# threshold: the chapter's definition of a failure (E > failure_factor x median)
 assert ratio > failure_factor, f"no failures: worst/median = {ratio:.2f}"
 
 # With exact generation the error is ||G(ẑ) - G(z)|| = kappa * ||ẑ - z||, kappa the instability
@@ -172,6 +173,8 @@ print(f"least-squares slope of log E against log N: mean {slope_mean:.2f}, media
 
 assert np.all(np.diff(mean_e) < 0), "the mean error does not decrease with the number of steps"
 assert np.all(np.diff(median_e) < 0), "the median error does not decrease with the number of steps"
+# threshold: Euler is first order; a fitted log-log slope over a decade of N carries the O(h)
+#   next-order term; 0.2 / 0.3 are the stated margins
 assert abs(slope_median + 1) < 0.2, f"median error is not first order: slope {slope_median:.2f}"
 assert abs(slope_mean + 1) < 0.3, f"mean error is not first order: slope {slope_mean:.2f}"
 

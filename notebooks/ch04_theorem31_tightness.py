@@ -136,6 +136,8 @@ for N, r in records.items():
                               ("reconstruction, Thm 3.1", r["log_rec"], r["E"])):
         q = (log_b - np.log(meas)) / LOG10                                        # log10(bound / measured)
         rows.append({"N": N, "bound": name, "min": q.min(), "median": np.median(q), "max": q.max()})
+        # threshold: Theorem 3.1 and its time-dependent refinement are upper bounds that must hold
+        #   (margin 1 is allowed: the refined bound is sharp)
         assert np.all(log_b >= np.log(meas)), f"N={N}: {name} bound violated at {np.sum(log_b < np.log(meas))} points"
     print(f"N = {N:5d}: L in [{r['L'].min():.1f}, {r['L'].max():.1f}], M in [{r['M'].min():.1f}, {r['M'].max():.1f}]; "
           f"e^L (e^L - 1) overflows float64 at {r['overflow']} points; median ||z_hat - z|| {np.median(r['inv']):.2e}")
@@ -190,8 +192,11 @@ J_lib = pfode.jacobian(pfode.generation_map(gm, method="dopri5", rtol=tangent_rt
 np.testing.assert_allclose(J_G[torch.as_tensor(ok)], J_lib, rtol=1e-5, atol=1e-7 * float(J_lib.abs().max()))
 
 slack = 1e-6 * (1.0 + np.abs(int_mu))                                              # solver tolerance
+# threshold: Gronwall inequalities that must hold; slack = the 1e-6 relative tolerance of the
+#   tangent solves
 assert np.all(log_smax <= int_mu + slack), "log-norm Gronwall bound violated"
 assert np.all(int_mu <= int_L + slack), "int mu > int L"
+# threshold: the global Gronwall bound e^L of Theorem 3.1, which must hold
 assert np.all(log_smax <= L_thm), "sigma_max(J_G) > e^L"
 assert np.all(log_kappa <= L_thm), "kappa_G(z, z_hat - z) > e^L"
 amp = pd.DataFrame({

@@ -251,6 +251,8 @@ for n, r in results.items():
     tol = 1e-6 * (1.0 + np.abs(r["density"])).max() / n      # the tolerance of route (iii), per dimension
     np.testing.assert_allclose(np.log(gm_sv[ok]), np.log(lam_bar[ok]), rtol=0, atol=tol,
                                err_msg=f"n={n}: geometric mean of singular values vs density ratio")
+    # threshold: sigma_min <= lambda_bar <= sigma_max holds exactly (a geometric mean); 1e-9
+    #   relative is the stated allowance for the solver error of the density route
     assert np.all(sv[:, 0] >= lam_bar * (1 - 1e-9)), f"n={n}: sigma_max < lambda_bar"
     assert np.all(sv[:, -1] <= lam_bar * (1 + 1e-9)), f"n={n}: sigma_min > lambda_bar"
     print(f"n = {n:3d}: sigma_max in [{sv[:, 0].min():.3g}, {sv[:, 0].max():.3g}], "

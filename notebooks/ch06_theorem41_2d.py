@@ -154,6 +154,8 @@ def check_theorem41(n, log_pG, sq, log_lam, table, label, verbose=True):
         for part in (A, B):   # the empirical union bound, on each half
             P_hat = np.mean(log_lam[part] >= e["log_beta"])
             b_hat = 1 - np.mean(log_pG[part] > lg) - np.mean(sq[part] > r)
+            # threshold: the empirical union bound holds exactly on every sample (means of
+            #   indicators); 1e-12 covers the round-off of the sums
             assert P_hat >= b_hat - 1e-12, f"{label}: empirical union bound fails at r={r}, log gamma={lg}"
         assert e["measured"].upper >= e["bound_lo"], \
             f"{label}: P(lambda_bar >= beta) CI [{e['measured'].lower:.3f}, {e['measured'].upper:.3f}] " \
@@ -171,6 +173,7 @@ print(f"n = 2: measured P minus the bound: median {np.median(gaps):.2f}, max {ga
 # from the components have both a large ||F(x)||^2 and a small p_G(x).
 rho = stats.spearmanr(sq, log_pG).statistic
 print(f"Spearman correlation of ||F(x)||^2 and log p_G(x) under q: {rho:.2f}")
+# threshold: the claim of the text (anti-correlated, so the union bound is loose)
 assert rho < -0.3, f"expected ||F(x)||^2 and log p_G(x) to be anti-correlated, got {rho:.2f}"
 
 # %% mystnb={"figure": {"caption": "Theorem 4.1 for the three-Gaussian example $p_G$ with $q$ uniform on $[-3, 3]^2$. Left: the sample points $x \\sim q$ coloured by $\\log_{10}\\bar\\lambda_G(F(x))$ (Liouville route); the dashed contour is $p_G = e^{-6}$. The coefficient exceeds one (red) on most of the square, away from the three components, and is largest near the boundaries between their basins. Middle: the measured probability $P_q(\\bar\\lambda_G(F(x)) \\ge \\beta)$ (markers with 95% Clopper–Pearson intervals, second half of the sample) and the bound $1 - \\delta_1 - \\delta_2$ (lines, $\\delta$'s from the first half), against $\\log\\gamma$, for four values of $r$. The bound holds everywhere and is far from tight: it ignores that points with large $\\|F(x)\\|^2$ also have small $p_G(x)$. Right: the threshold $\\beta$ of Lemma D.2 for the same $(r, \\gamma)$; the bound says something about instability only where $\\beta > 1$ (above the dotted line).", "name": "fig-ch6-theorem41-2d"}}
@@ -229,6 +232,8 @@ for n in dims_high:
     gm_n = pfode.GaussianMixture(means=mu, stds=stds_high)
     xq = 2 * torch.rand(num_samples_high, n, generator=gen, dtype=torch.float64) - 1
     lp_n, sq_n, ll_n, ll_den = sample_and_measure(gm_n, xq)
+    # threshold: dopri5 at its float64 default (rtol 1e-8) on the augmented system; 1e-6 (1 + |log
+    #   lambda_bar|) is a stated factor 100 over rtol for the conditioning of the inversion
     np.testing.assert_allclose(ll_n, ll_den, rtol=0, atol=1e-6 * (1 + np.abs(ll_n).max()),
                                err_msg=f"n={n}: Liouville vs density ratio")
     hA = num_samples_high // 2
@@ -279,6 +284,7 @@ for n, b, p in zip(dims_arr, best_bounds, P1):
 # Monte Carlo noise of two binomial standard deviations between neighbours.
 sd = np.sqrt(0.25 / (num_samples_high // 2))
 assert np.all(np.diff(best_bounds) > -2 * sd), f"certified probability does not rise with n: {best_bounds}"
+# threshold: the claim (the certificate tightens with n)
 assert best_bounds[-1] > best_bounds[0] + 0.3, "the bound does not tighten with the dimension"
 
 # %% mystnb={"figure": {"caption": "Theorem 4.1 in higher dimension: $p_G$ a mixture of 10 Gaussian neighbours ($s = 0.15$, means uniform on the cube) and $q$ uniform on $[-1, 1]^n$. Left: at $n = 64$, the measured $P_q(\\bar\\lambda_G \\ge \\beta)$ (markers, 95% intervals) and the bound $1 - \\delta_1 - \\delta_2$ (lines) against $\\log\\gamma / n$, for $r$ at the 50%, 90% and 99% quantiles of $\\|F(x)\\|^2$; the dotted vertical lines mark where $\\beta = 1$. Right: across dimensions, the best certificate the theorem gives for instability (the largest $1 - \\delta_1 - \\delta_2$ with $\\beta = 1$) and the measured $P_q(\\bar\\lambda_G \\ge 1)$. The certificate rises towards the measured probability as $n$ grows, as the asymptotic argument of Chapter 8 predicts.", "name": "fig-ch6-theorem41-highdim"}}

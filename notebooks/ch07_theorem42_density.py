@@ -108,7 +108,10 @@ for i, s in enumerate(small_stds):
 above = diffs[-2] > 1e-12
 ratio = diffs[-2][above] / diffs[-1][above]
 factor = small_stds[-2] / small_stds[-1]
+# threshold: the difference is O(s^2) (Theorem 4.2 proof); halving s must divide it by about 4,
+#   asserted > 2
 assert np.all(ratio > 0.5 * factor**2), f"the difference does not shrink like s^2: ratios {ratio}"
+# threshold: the claim of the text (within 1e-3 of v_emp at the smallest s)
 assert np.all(diffs[-1] < 1e-3 * scale), f"at s = {small_stds[-1]} the mixture field is not within 1e-3 of v_emp"
 
 # %%
@@ -144,6 +147,8 @@ for name, g in tests.items():
         row += f"   s = {s}: {mb / seb:+8.2f} SE"
     print(row)
 z_threshold = stats.norm.ppf(1 - 1e-3 / (2 * len(tests)))
+# threshold: statistics: Bonferroni-corrected two-sided normal quantile at level 1e-3 over the test
+#   functions
 assert np.all(np.abs(zs_emp) < z_threshold), f"v_emp residual not orthogonal: {np.round(zs_emp, 2)}"
 blur_max = max(abs(cross_term(resid_blur[blurred_stds[-1]], g)[0] / cross_term(resid_blur[blurred_stds[-1]], g)[1])
                for g in tests.values())

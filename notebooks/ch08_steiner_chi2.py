@@ -133,6 +133,8 @@ for r_ in mc_rhos:
     mc.append((r_, formula, est.estimate * box_vol, est.lower * box_vol, est.upper * box_vol))
     print(f"rho = {r_:4}: formula {formula:9.5f}, Monte Carlo {est.estimate * box_vol:9.5f} "
           f"[{est.lower * box_vol:9.5f}, {est.upper * box_vol:9.5f}] ({mc_level:.1%} interval)")
+    # threshold: statistics: the exact Steiner volume must lie in the 99.9% Clopper-Pearson
+    #   interval of the Monte Carlo estimate
     assert est.lower * box_vol <= formula <= est.upper * box_vol, f"rho={r_}: formula outside the Monte Carlo interval"
 mc = np.array(mc)
 
@@ -188,6 +190,8 @@ for s in chi2_s:
     ok = chern > -700
     np.testing.assert_allclose(np.log(bounds.chi2_tail_chernoff(ns[ok], r[ok])), chern[ok], rtol=1e-12)
     np.testing.assert_allclose(np.log(bounds.chi2_tail_laurent_massart(ns[ok], r[ok])), lm[ok], rtol=1e-12)
+    # threshold: Chernoff and Laurent-Massart are upper bounds that must hold; 1e-12 covers the
+    #   round-off of log tails
     assert np.all(exact <= chern + 1e-12), f"s={s}: exact tail above the Chernoff bound"
     assert np.all(exact <= lm + 1e-12), f"s={s}: exact tail above the Laurent-Massart bound"
     chi[s] = (exact, chern, lm)
@@ -200,6 +204,8 @@ for s in chi2_s:
     err = np.abs(exact - log_br)
     j5 = np.searchsorted(ns, ns[-1] // 5)
     print(f"         Bahadur-Rao: |log P - log P_BR| = {err[j5]:.3f} at n = {ns[j5]}, {err[-1]:.4f} at n = {ns[-1]}")
+    # threshold: Bahadur-Rao is the exact asymptotic (error O(1/n)): from n/5 to n the error must
+    #   fall by at least 0.4 (O(1/n) predicts 0.2)
     assert err[-1] < 0.4 * err[j5] + 1e-3 and err[-1] < 0.2, f"s={s}: exact tail does not approach Bahadur-Rao"
 for n_, r_ in [(n_max, 2.0 * n_max), (2000, 3000.0)]:
     ref = float(mpmath.log(mpmath.gammainc(mpmath.mpf(n_) / 2, mpmath.mpf(r_) / 2, regularized=True)))
@@ -281,6 +287,8 @@ for l_ in ells:
           f"{ratio[mid]:.3f} at n = {n_rate[mid]}, {ratio[-1]:.3f} at n = {n_rate[-1]}")
     print(f"           rho = {rho_bar} sqrt(n): rate Psi - log 2 = {psi(l_, rho_bar) - math.log(2):+.4f}, "
           f"|(1/n) log V - Psi| = {conv[0]:.1e} at n = {n_rate[mid]}, {conv[1]:.1e} at n = {n_rate[-1]}")
+    # threshold: the corrected Steiner expansion (chapter 8): the n^(2/3) term dominates, its ratio
+    #   to the excess tends to 1 with an O(n^(-1/3)) remainder, 0.1 at n = 1e4
     assert ratio[-1] > ratio[mid] and abs(ratio[-1] - 1) < 0.1, f"ell={l_}: excess does not follow the n^(2/3) law"
     assert slope_fixed < math.log(l_ / 2) + 2 * (2 * math.pi * rho_fixed**2 / l_**2) ** (1 / 3) * n_rate[-1] ** (-1 / 3)
     assert conv[1] < conv[0] and conv[1] < 0.01, f"ell={l_}: (1/n) log V does not approach Psi"
@@ -293,6 +301,8 @@ for l_, rb in [(1.0, 0.3), (1.9, 0.05), (0.5, 1.0)]:
     a = np.linspace(1e-9, 1 - 1e-9, 200001)
     brute = np.max(-a * np.log(a) - (1 - a) * np.log1p(-a) + (1 - a) * np.log(l_) + 0.5 * a * np.log(2 * np.pi * np.e * rb**2 / a))
     np.testing.assert_allclose(psi(l_, rb), brute, rtol=0, atol=1e-8)
+    # threshold: Psi is a maximum over a that includes both end points, so it exceeds both terms
+    #   exactly; 1e-12 for round-off
     assert psi(l_, rb) >= max(math.log(l_), 0.5 * math.log(2 * math.pi * math.e * rb**2)) - 1e-12
 print("Psi agrees with a brute-force maximisation and exceeds both the cube and the ball terms")
 

@@ -132,17 +132,24 @@ h = sched.T / steps
 em_bias = max(sched.theta(t) for t in np.linspace(0, sched.T, 101)) * h / 2
 for name in ("SGM", "IR-SDE", "D3GM"):
     r, v = rows[name], claimed[name][1]
+    # threshold: statistics: 4 standard errors of the Monte Carlo mean and variance, plus the
+    #   Euler-Maruyama bias em_bias; energy distance within 1.5x the largest of null_reps null
+    #   replicates
     assert r["mean_err"] < 4 * math.sqrt(v / num) + 3 * target, (name, r)
     assert np.all(np.abs(r["var"] - v) < 4 * v * math.sqrt(2 / num) + em_bias * v), (name, r)
     assert r["ed"] <= 1.5 * r["ed_null_max"], (name, r)
     assert r["ks_p"] > 1e-3 / 6, (name, r)   # Bonferroni over 3 families x 2 axes at 1e-3
 r = rows["Coef.-decoupled"]
 v_true = dec.coefficients(sched.T)[2]
+# threshold: statistics: 4 standard errors around the exact variance of the decoupled OU; the
+#   rejection of the design law at KS level 1e-3 and 3x the null energy distance
 assert np.all(np.abs(r["var"] - v_true) < 4 * v_true * math.sqrt(2 / num) + em_bias * v_true), r
 assert r["ks_p"] < 1e-3 and r["ed"] > 3 * r["ed_null_max"], f"decoupled OU matched the design law: {r}"
 frozen = dec.frozen_stationary_var(sched.T)
 print(f"decoupled: empirical var {r['var'].mean():.4f}, exact v_T {v_true:.4f}, frozen {frozen:.4f} "
       f"(relative gap exact vs frozen {abs(v_true - frozen) / frozen:.1%}), design {lam**2:.4f}")
+# threshold: the bridge's variance at T - eps is g^2 eps (1 - eps/T) exactly; 10x for Monte Carlo
+#   noise and the Euler-Maruyama bias
 assert np.all(rows["Bridge (I2SB)"]["var"] < 10 * g_bridge ** 2 * eps_bridge), rows["Bridge (I2SB)"]
 
 # %% mystnb={"figure": {"caption": "Samples of $x_T$ for each forward family started from the three-component prior (grey). The dashed circles have radius two standard deviations of the claimed attractor around its centre (black cross: $\\mu$, or 0 for SGM). The coefficient-decoupled OU misses the design law $\\mathcal N(\\mu, \\lambda^2 I)$; the bridge collapses to the point $\\mu$.", "name": "fig-ch11-attractors"}}
@@ -187,10 +194,13 @@ for name, s02 in start_var.items():
     mc[name] = np.array(rec)
     dev = np.max(np.abs(curves[name] - s02)) / s02
     print(f"{name:16s} max relative drift of the exact variance from s0^2: {dev:.2e}")
+    # threshold: statistics: 5 standard errors of a Monte Carlo variance (relative sqrt(2/num)),
+    #   plus the Euler-Maruyama bias
     np.testing.assert_allclose(mc[name][:, 1], np.interp(mc[name][:, 0], ts, curves[name]),
                                rtol=5 * math.sqrt(1 / num) + em_bias)
 for name in ("IR-SDE", "D3GM"):
     np.testing.assert_allclose(curves[name], start_var[name], rtol=1e-12)
+# threshold: the claim (the decoupled OU does not preserve the law): drift above 10%
 assert np.max(np.abs(curves["Coef.-decoupled"] - lam ** 2)) / lam ** 2 > 0.1, "decoupled OU preserved the law"
 
 # %% mystnb={"figure": {"caption": "Variance of $x_t$ when each mean-reverting family starts at its own stationary law. Lines: closed form; dots: Monte Carlo of Euler–Maruyama. With $\\sigma_t^2/2\\theta_t = \\lambda^2$ (IR-SDE, D³GM) the law is preserved at every time; the coefficient-decoupled OU, with the same $\\theta_t$ and an independent $\\sigma_t$, leaves it.", "name": "fig-ch11-preservation"}}

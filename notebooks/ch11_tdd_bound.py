@@ -121,12 +121,17 @@ for r in records:
     print(f"{r['kind']:10s} {r['T']:4.1f} {r['tau']:4.1f} {r['theta_bar']:11.3f} {r['freq']:7.4f} "
           f"{r['ci_low']:7.4f} {r['lb'].mean():7.3f} {r['exact_q'].mean():8.3f} {r['mc_q'].mean():7.3f} "
           f"{r['mean_tdd'].mean():9.3f} {r['ub'].mean():7.2f} {r['freq_u']:7.4f} {r['z_mu']:6.2f}")
+    # threshold: the bounds hold with probability >= 1 - delta (the proposition): the frequency and
+    #   the lower end of its confidence interval must reach 1 - delta; the deterministic
+    #   inequalities lb <= exact quantile <= ub must hold exactly
     assert r["freq"] >= 1 - delta and r["ci_low"] >= 1 - delta, f"lower bound failed too often: {r}"
     assert r["freq_u"] >= 1 - delta and r["ci_low_u"] >= 1 - delta, f"upper bound failed too often: {r}"
     assert np.all(r["lb"] > 0) and np.all(r["lb"] <= r["exact_q"]), r
     assert np.all(r["ub"] >= r["exact_Q"]), r
     # MC delta-quantile vs exact: order-statistic standard error, plus the Euler-Maruyama bias
     np.testing.assert_allclose(r["mc_q"], r["exact_q"], rtol=0.25, atol=0.15 * d * (r["tau"] * lam) ** 2)
+    # threshold: statistics: the Monte Carlo mean within 4.5 standard errors of the exact mean
+    #   (Bonferroni over the rows at level 1e-4)
     assert r["z_mu"] < 4.5, r
 ratio = np.concatenate([r["lb"] / r["exact_q"] for r in records])
 ratio_u = np.concatenate([r["ub"] / r["exact_Q"] for r in records])

@@ -193,6 +193,7 @@ for name in fields:
     s, p = corr[name]["spearman"], corr[name]["pearson"]
     print(f"{name:>14s}: Spearman(E, kappa) {s.estimate:+.2f} [{s.low:+.2f}, {s.high:+.2f}] (p = {s.p_value:.1e}); "
           f"Pearson(log) {p.estimate:+.2f} [{p.low:+.2f}, {p.high:+.2f}]; {len(a)} tiles")
+    # threshold: an interval contains its estimate (a consistency check of the bootstrap)
     assert s.low <= s.estimate <= s.high
 # The paper's claim for a trained model: the failing tiles are the unstable ones.
 if not pfode.nb.smoke():

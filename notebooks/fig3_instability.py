@@ -151,6 +151,8 @@ print(f"|FD - lambda| / lambda: median {np.median(rel):.2e}, max over all cells 
 for k in range(0, margin_cells + 3):
     s = cell_away >= k
     print(f"  cells >= {k} cells from a separatrix ({s.mean():6.1%} of all): max rel. diff {rel[s].max():.2e}")
+# threshold: the FD error is the O(h^2) truncation of a smooth lambda (h = 0.06), deterministic;
+#   the solver error rtol/h ~ 1e-8 is negligible against fd_rtol = 1e-2
 assert rel[smooth].max() < fd_rtol, (
     f"FD and JVP differ by {rel[smooth].max():.2e} > {fd_rtol} away from the separatrices")
 assert rel.max() > 10 * fd_rtol, "expected FD to fail to resolve lambda across the separatrix"
@@ -175,6 +177,8 @@ print(f"{ok.sum()} cells on {len(rows)} rows: error(h) / error(h/2) median {q50:
       f"5-95% [{q05:.3f}, {q95:.3f}]  (O(h^2): 4)")
 print(f"max rel. diff on these rows: {(err_h[ok] / lam[rows].numpy()[ok]).max():.2e} at h, "
       f"{(err_h2[ok] / lam[rows].numpy()[ok]).max():.2e} at h/2")
+# threshold: O(h^2): halving h divides the FD error by 4 + O(h^2); median within 0.2, 5-95% within
+#   0.5
 assert abs(q50 - 4) < 0.2, f"median error ratio {q50:.3f} is not ~4: FD is not O(h^2)"
 assert 3.5 < q05 and q95 < 4.5, f"error ratios [{q05:.3f}, {q95:.3f}] not concentrated at 4"
 
@@ -195,6 +199,8 @@ print(f"scipy RK45, {len(ridx) * Ngrid} points one at a time: {t_scipy:.1f} s "
       f"{1e3 * t_grid / Ngrid**2:.2f} ms per point)")
 print(f"max |G_scipy - G_dopri5| = {(X_scipy - X[ridx]).abs().max():.1e}; "
       f"max relative difference of the two FD maps: {rel_sd:.1e}")
+# threshold: two solvers at rtol 1e-9: each FD value carries about 2 rtol |G| / h ~ 1e-7 (h = 0.06,
+#   |G| ~ 3); 1e-5 allows the amplification of G near the separatrices by up to 1e2
 assert rel_sd < 1e-5, f"scipy RK45 and batched dopri5 finite differences differ by {rel_sd:.1e}"
 
 # %% [markdown]
@@ -222,6 +228,8 @@ u1 = u1 * torch.where(u1[:, :1] < 0, -1.0, 1.0)
 lam_x = pfode.directional_instability(G, ZL, [1.0, 0.0])
 lam_y = pfode.directional_instability(G, ZL, [0.0, 1.0])
 # two batches, two adaptive step sequences: equal to the solver tolerance
+# threshold: both are dopri5 tangent solves at rtol 1e-8 with different step sequences; 1e-6 is a
+#   stated factor 100 over rtol for the growth of the tangent
 np.testing.assert_allclose(lam_x.numpy(), JL[:, :, 0].norm(dim=1).numpy(), rtol=1e-6)
 assert bool((lam_x <= smax * (1 + 1e-6)).all() and (lam_y <= smax * (1 + 1e-6)).all()), \
     "a directional coefficient exceeds sigma_max"
@@ -252,6 +260,8 @@ for e in eps_ladder:
     print(f"  {e:.0e}   {gap[e]:.2e}                            {gap_x[e]:.2e}")
 small = [e for e in eps_ladder if e <= 1e-3]
 for a, b in zip(small[:-1], small[1:]):
+    # threshold: kappa(eps u1) - sigma_max = O(eps) (Prop. 2.1): a tenfold smaller eps must shrink
+    #   the gap at least fivefold (first order predicts tenfold)
     assert gap[b] < 0.2 * gap[a], f"kappa(eps u1) does not converge linearly ({a:g}: {gap[a]:.2e}, {b:g}: {gap[b]:.2e})"
 assert gap[min(eps_ladder)] < 1e-3 and gap_x[min(eps_ladder)] < 1e-3, "kappa does not approach lambda"
 
@@ -328,6 +338,7 @@ spread_z = Zd[:, 0].max() - Zd[:, 0].min()
 spread_x = Xd[:, 0].max() - Xd[:, 0].min()
 print(f"disc of radius {disc_radius}: x-extent {spread_z:.2f} in noise space, "
       f"{spread_x:.2f} after generation ({spread_x / spread_z:.1f}x)")
+# threshold: the claim of Figure 3(a) (the disc is stretched along x): more than 2x
 assert spread_x > 2 * spread_z, "the disc is not stretched along x"
 
 # %% mystnb={"figure": {"caption": "Figure 3(a). Left: the generated density $p_G = p_0$ of the three-Gaussian example (means $(-2,-1)$, $(2,-1)$, $(0,2)$, standard deviation $0.2$; shading and contours), a green disc of noise $z$ centred on the separatrix $z_x = 0$ (drawn in the same plane), and in red its image under the generation map $G$. Right: the image enlarged (the vertical scale is stretched): dots are images of random points of the disc, coloured by the sign of $z_x$; the red line is the image of the disc's boundary. The disc is $0.5$ wide; its image spans the gap between the two lower components, about $3.5$ wide. Points left of the axis go to the left component and points right of it to the right one; the thin bridge between the two clusters is the image of a strip of width about $10^{-16}$ around the axis, whose points cross the low-density gap.", "name": "fig-3a"}}

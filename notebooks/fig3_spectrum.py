@@ -96,6 +96,8 @@ print(f"sigma_max in [{smax.min():.3g}, {smax.max():.3g}], sigma_min in [{smin.m
 print(f"lambda_bar, Jacobian vs density: max relative difference {rel.max():.2e} (median {rel.median():.1e})")
 assert rel.max() < agree_rtol, f"the two computations of lambda_bar differ by {rel.max():.2e}"
 # the geometric mean lies between the extreme singular values (Def. 4.1 remark)
+# threshold: exact inequality (a geometric mean of the singular values); 1e-12 relative for
+#   round-off
 assert bool((smin <= lbar_svd * (1 + 1e-12)).all() and (lbar_svd <= smax * (1 + 1e-12)).all())
 unstable_s, unstable_l = smax > 1, lbar_liou > 1
 assert bool((unstable_s | ~unstable_l).all()), "lambda_bar > 1 somewhere with sigma_max <= 1"

@@ -190,6 +190,8 @@ for r in runs:
     w = (smax_z <= cond_cap) & (r["smax"] <= cond_cap)
     amp = (x - r["G_z_hat"]).norm(dim=1)
     lower, upper = (amp - r["gen_err"]).abs(), amp + r["gen_err"]
+    # threshold: the triangle inequality |amp - gen_err| <= E <= amp + gen_err holds exactly; 1e-12
+    #   for round-off
     assert bool((lower[w] <= r["E"][w] + 1e-12).all() and (r["E"][w] <= upper[w] + 1e-12).all())
     rows.append({"setting": r["label"], "points": int(w.sum()),
                  "median E": float(r["E"][w].median()),
@@ -253,6 +255,7 @@ for r in runs:
 for method in sorted({r["method"] for r in runs}):
     rs = sorted((r for r in runs if r["method"] == method), key=lambda r: r["steps"])
     med = [float(r["E"].median()) for r in rs]
+    # threshold: the claim (more steps, smaller median error): a strict decrease
     assert all(b < a for a, b in zip(med, med[1:])), f"{method}: median E does not fall with steps: {med}"
 print(f"total {time.perf_counter() - tic:.1f} s")
 

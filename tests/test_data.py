@@ -9,6 +9,7 @@ from pfode import data
 def test_shape_and_range(r):
     p = data.patches(["astronaut", "china"], 7, r, seed=3)
     assert p.shape == (7, 3 * r * r) and p.dtype == np.float64
+    # threshold: exact by construction (u / 127.5 - 1 of 8-bit values, averaged)
     assert p.min() >= -1.0 and p.max() <= 1.0
     assert np.isfinite(p).all()
 

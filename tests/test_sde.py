@@ -54,6 +54,8 @@ def test_d3gm_stationary_law():
     s = sde.ThetaSchedule("linear", scale=40.0)
     p = sde.D3GM(s, lam=0.6, tau=2.0)
     a, b, v = p.coefficients(1.0)
+    # threshold: closed form: a = e^(-theta_bar) = e^(-20) ~ 2e-9, and v = tau^2 lam^2 (1 - a^2) to
+    #   round-off
     assert a < 1e-8 and abs(b - 1) < 1e-8 and abs(v - (2.0 * 0.6) ** 2) < 1e-12
     N = 4000
     mu = torch.tensor([1.0, -2.0], dtype=DT)

@@ -25,18 +25,61 @@ class _Rewriter(ast.NodeTransformer):
         site = f"{self.label}:{node.lineno + self.off}"
         return ast.Tuple([ast.Constant(site), ast.Constant(text[:300]), ast.Constant(kind)], ast.Load())
 
+    # Comparisons whose truth is the assertion's (so their slack is the assertion's): the test
+    # itself, operands of `and`, `not`, and the argument of all()/np.all()/bool()/.all().
+    # A comparison anywhere else (inside `|`, `~`, np.mean(...), a filter) is recorded as an
+    # inner comparison, without a margin.
+    _PASS = {"all", "bool"}
+
     def visit_Assert(self, node):
         self.current = self._site(node, "compare")
-        node.test = self.visit(node.test)
+        node.test = self._top(node.test)
         self.current = None
         return node
+
+    def _top(self, node):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            node.values = [self._top(v) for v in node.values]
+            return node
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and \
+                isinstance(node.operand, ast.Compare) and len(node.operand.ops) == 1:
+            return self.visit_UnaryOp(node)
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name in self._PASS:
+                if isinstance(f, ast.Attribute) and name == "all" and not node.args:
+                    f.value = self._top(f.value)          # (a < b).all()
+                    return node
+                for i, a in enumerate(node.args):
+                    if isinstance(a, (ast.GeneratorExp, ast.ListComp)):
+                        a.generators = [self._inner(g) for g in a.generators]
+                        a.elt = self._top(a.elt)            # all(a < b for ...)
+                    else:
+                        node.args[i] = self._top(a)
+                return node
+        if isinstance(node, ast.Compare):
+            return self.visit_Compare(node)
+        saved, self.current = self.current, None           # inner comparisons: no margin
+        out = self.visit(node)
+        self.current = saved
+        site = ast.Tuple([saved.elts[0], saved.elts[1], ast.Constant("compound")], ast.Load())
+        return ast.Call(ast.Attribute(ast.Name("__audit__", ast.Load()), "mark", ast.Load()),
+                        [site, out], [])
+
+    def _inner(self, node):
+        """Visit a subtree with no margin recording (comparisons inside it stay plain)."""
+        saved, self.current = self.current, None
+        out = self.visit(node)
+        self.current = saved
+        return out
 
     def visit_UnaryOp(self, node):
         if (self.current is not None and isinstance(node.op, ast.Not)
                 and isinstance(node.operand, ast.Compare) and len(node.operand.ops) == 1):
-            self.generic_visit(node.operand)
-            return ast.UnaryOp(ast.Not(), self._cmp(node.operand.left, node.operand.ops[0],
-                                                    node.operand.comparators[0], negated=True))
+            c = node.operand
+            return ast.UnaryOp(ast.Not(), self._cmp(self._inner(c.left), c.ops[0],
+                                                    self._inner(c.comparators[0]), negated=True))
         self.generic_visit(node)
         return node
 
@@ -46,9 +89,11 @@ class _Rewriter(ast.NodeTransformer):
                         [ast.keyword("negated", ast.Constant(True))] if negated else [])
 
     def visit_Compare(self, node):
-        self.generic_visit(node)
         if self.current is None:
+            self.generic_visit(node)
             return node
+        node.left = self._inner(node.left)
+        node.comparators = [self._inner(c) for c in node.comparators]
         parts, left = [], node.left
         for op, right in zip(node.ops, node.comparators):
             parts.append(self._cmp(left, op, right))
@@ -70,7 +115,12 @@ def instrument(source: str, label: str, line_offset: int = 0) -> ast.Module:
     """The instrumented module (compile it with ``compile(tree, filename, 'exec')``)."""
     tree = ast.parse(source)
     tree = _Rewriter(label, source, line_offset).visit(tree)
-    tree.body.insert(0, ast.parse("import audit_recorder as __audit__").body[0])
+    at = 0                       # after the docstring and any `from __future__` import
+    for i, node in enumerate(tree.body):
+        if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and i == 0) or \
+                (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            at = i + 1
+    tree.body.insert(at, ast.parse("import audit_recorder as __audit__").body[0])
     return ast.fix_missing_locations(tree)
 
 

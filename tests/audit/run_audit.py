@@ -75,7 +75,9 @@ def run_tests(tmp: Path) -> list:
 
 
 def comment_near(site: str) -> str:
-    """The trailing comment of the assertion's line and the comment block just above it."""
+    """Where the threshold comes from, as the source says: the trailing comment of the
+    assertion's line and the comment block above it, or above the run of assertions (and
+    their continuation lines) it belongs to."""
     label, _, line = site.rpartition(":")
     for base in ("notebooks", "tests"):
         f = ROOT / base / f"{label}.py"
@@ -86,32 +88,42 @@ def comment_near(site: str) -> str:
     lines = f.read_text().splitlines()
     i = int(line) - 1
     out = []
+    m = re.search(r"\)\s*#\s*(.*)$|^[^#\"']*#\s*(.*)$", lines[i])
+    if m:
+        out.append(m.group(1) or m.group(2) or "")
     j = i - 1
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    while j >= 0:                                      # skip the assertions above in the same run
+        t = lines[j].strip()
+        cont = len(lines[j]) - len(lines[j].lstrip()) > indent and not t.startswith("#")
+        if t.startswith(("assert ", "np.testing.", "torch.testing.")) or cont or \
+                (t.startswith(("f\"", "\"", "err_msg")) and not t.startswith("#")):
+            j -= 1
+            continue
+        break
+    block = []
     while j >= 0 and lines[j].strip().startswith("#") and not lines[j].startswith("# %%"):
-        out.insert(0, lines[j].strip().lstrip("# "))
+        block.insert(0, lines[j].strip().lstrip("# "))
         j -= 1
-    for k in range(i, min(i + 4, len(lines))):
-        m = re.search(r"#\s*(.*)$", lines[k])
-        if m and "f\"" not in lines[k][m.start():]:
-            out.append(m.group(1))
-        if k > i and not lines[k].startswith((" ", "\t")):
-            break
-    return " ".join(out)[:300]
+    return " ".join(block + out)[:400]
 
 
 def max_rel_change(runs: list) -> float:
-    """Largest relative difference between any two runs' recorded values at one site."""
+    """Largest change of any recorded (measured, threshold) pair between runs, relative to the
+    larger of the two sides in that evaluation (how much closer to, or further from, failing)."""
     worst = 0.0
     base = runs[0]
     for other in runs[1:]:
         if len(other) != len(base):
             return math.inf
         for (a, b), (c, d) in zip(base, other):
-            for x, y in ((a, c), (b, d)):
-                if x == y or (math.isnan(x) and math.isnan(y)):
-                    continue
-                scale = max(abs(x), abs(y))
-                worst = max(worst, abs(x - y) / scale if scale else math.inf)
+            scale = max(abs(a), abs(b), abs(c), abs(d))
+            if not math.isfinite(scale):               # inf / NaN sides: equal or not
+                same = all(x == y or (x != x and y != y) for x, y in ((a, c), (b, d)))
+                worst = worst if same else math.inf
+                continue
+            if scale:
+                worst = max(worst, abs(a - c) / scale, abs(b - d) / scale)
     return worst
 
 

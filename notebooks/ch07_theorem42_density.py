@@ -335,6 +335,8 @@ for s in s_values:
                abs(special.ndtri(np.clip(k_star / num_train_1d + tail, 0, 1 - 1e-16))))
     log_bound = -0.5 * z_hi**2 - 0.5 * np.log(2 * np.pi) + np.log(s * np.sqrt(2 * np.pi)) + g**2 / (8 * s**2)
     _, ll_star = log_lambda_1d(np.array([x_star]), s)
+    # threshold: the lower bound on lambda_bar in a gap (the proposition above) must hold; 1e-9 for
+    #   the quadrature of the 1-D map
     assert ll_star[0] >= log_bound - 1e-9, f"s={s}: lambda_bar at the gap midpoint below its lower bound"
     # P_{z ~ N(0,1)}(lambda_bar > 1) = P_{x ~ p_G}(lambda_bar(F(x)) > 1), by quadrature in x
     xw = np.linspace(train_1d[0] - 10 * s, train_1d[-1] + 10 * s, 200001)

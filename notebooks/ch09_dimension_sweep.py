@@ -369,6 +369,8 @@ uni = bounds.bernoulli_ci(int((log_lam_uni > 0).sum()), num_uniform)
 d1_uni = float(np.mean(log_pG_uni > log_gamma))
 d2_uni = float(np.mean(z2_uni > r_ball))
 best_uni, _ = best_bound(z2_uni, log_pG_uni)
+# threshold: Theorem 4.1 holds on the sample for every r (empirical union bound); 1e-12 for
+#   round-off
 assert best_uni <= np.mean(log_lam_uni >= math.log(beta)) + 1e-12
 print(f"uniform points: P(lambda_bar > 1) = {uni.estimate:.3f} [{uni.lower:.3f}, {uni.upper:.3f}], "
       f"median log lambda_bar {np.median(log_lam_uni):.2f}, ||F(x)||^2 / n median {np.median(z2_uni) / n:.1f}; "

@@ -27,6 +27,8 @@ def test_theorem31_bounds_euler_on_linear_ode(L, N):
     err = abs(x - math.exp(L))
     M = L**2 * math.exp(L)
     bound = B.theorem31_bound(h, L, M)
+    # threshold: Theorem 3.1 is an upper bound that must hold (Euler on x' = L x, exact solution
+    #   e^L)
     assert err <= bound.inversion
     assert bound.amplification == pytest.approx(math.exp(L))
     assert bound.reconstruction == pytest.approx(math.exp(L) * bound.inversion)
@@ -44,6 +46,7 @@ def test_theorem31_bound_shrinks_like_h_and_error_does_too(L):
     errs = np.array([abs((1 + L / n) ** n - math.exp(L)) for n in Ns])
     ratios = errs[:-1] / errs[1:]
     assert np.all((ratios > 1.8) & (ratios < 2.2))  # first-order method
+    # threshold: Theorem 3.1 must hold at every step count
     assert np.all(errs <= inv)
 
 
@@ -134,6 +137,8 @@ def test_steiner_properties(n, ell, rho, extra, t):
     # contains the cube and the ball of radius rho
     assert lv >= n * math.log(ell) - 1e-9
     if rho > 0:
+        # threshold: the Steiner body contains the ball: an exact inequality, 1e-9 for round-off of
+        #   log-gamma sums
         assert lv >= B.log_ball_volume(n) + n * math.log(rho) - 1e-9
     # monotone in rho
     assert B.log_steiner_volume(n, ell, rho + extra) > lv
@@ -177,6 +182,7 @@ def test_chi2_tail_monte_carlo():
     p_hat = np.mean(sq > r)
     p = B.chi2_tail(n, r)
     se = math.sqrt(p * (1 - p) / n_samples)
+    # threshold: statistics: a Monte Carlo frequency within 4 binomial standard errors
     assert abs(p_hat - p) < 4 * se
 
 
@@ -230,6 +236,7 @@ def test_lemma_d2_lower_bound_on_random_points():
         log_p = log_gamma - rng.exponential(2.0, size=len(z))
         log_phi = -0.5 * n * math.log(2 * math.pi) - 0.5 * np.sum(z**2, axis=1)
         log_lam = (log_phi - log_p) / n
+        # threshold: Lemma D.2 is an exact lower bound; 1e-12 for round-off
         assert np.all(log_lam >= B.log_beta(n, r, log_gamma) - 1e-12)
     # equality when ||z||^2 = r and p = gamma
     n, r, lg = 4, 6.0, -1.5
@@ -255,6 +262,7 @@ def test_bernoulli_ci_definition_and_edges():
     for k in [1, 7, 25, 49]:
         est, lo, hi = B.bernoulli_ci(k, N)
         assert est == pytest.approx(k / N)
+        # threshold: a Clopper-Pearson interval contains its estimate for 0 < k < N (exact)
         assert lo < est < hi
         # Clopper–Pearson defining equations, checked with the binomial distribution
         assert stats.binom.sf(k - 1, N, lo) == pytest.approx(alpha / 2, rel=1e-8)
@@ -275,12 +283,16 @@ def test_bernoulli_ci_coverage_simulated_and_exact():
     k = rng.binomial(N, p, size=n_exp)
     _, lo, hi = B.bernoulli_ci(k, N)
     cover = np.mean((lo <= p) & (p <= hi))
+    # threshold: statistics: the coverage of nominal 95% intervals over n_exp experiments, within
+    #   about 4 binomial standard errors; exact coverage is checked below
     assert 0.92 <= cover <= 0.98
     # exact coverage >= level for several p (Clopper–Pearson is conservative)
     ks = np.arange(N + 1)
     _, lo, hi = B.bernoulli_ci(ks, N)
     for p in [0.01, 0.1, 0.3, 0.5, 0.77]:
         inside = (lo <= p) & (p <= hi)
+        # threshold: Clopper-Pearson intervals are conservative: exact coverage >= the level (a
+        #   theorem), 1e-12 for round-off
         assert stats.binom.pmf(ks, N, p)[inside].sum() >= 0.95 - 1e-12
 
 
@@ -296,6 +308,7 @@ def test_delta_mc_estimates():
     n, r = 20, 28.0
     sq = np.sum(rng.standard_normal((20_000, n)) ** 2, axis=1)
     e, lo, hi = B.delta2_mc(sq, r, level=0.999)
+    # threshold: statistics: the exact tail lies in the 99.9% interval of the Monte Carlo estimate
     assert lo <= B.chi2_tail(n, r) <= hi
 
 
@@ -330,6 +343,8 @@ def test_delta1_steiner_bound():
     x = rng.uniform(-1, 1, size=(200_000, 2))
     c = np.clip(x, -0.25, 0.25)
     frac = np.mean(np.linalg.norm(x - c, axis=1) <= rho)
+    # threshold: the Steiner bound must hold; 0.005 is about 4 binomial standard errors of frac
+    #   over 2e5 points
     assert frac <= B.delta1_steiner_bound(2, 1, 0.5, rho, -2 * math.log(2)) + 0.005
 
 

@@ -74,8 +74,12 @@ def test_field_equals_direct_transformer_call():
                     return_dict=False)[0]
         v = field(x, 0.37)
     assert v.dtype == torch.float64 and v.shape == (3, 256)
+    # threshold: the same float32 model evaluated through two call paths (chunking, casts): float32
+    #   round-off of O(1) outputs through a few layers, a stated 1e-6
     np.testing.assert_allclose(v.numpy(), direct.reshape(3, -1).double().numpy(), atol=1e-6)
     # chunked evaluation gives the same numbers; a per-sample time works too
+    # threshold: chunked and unchunked calls of the same float32 model: float32 round-off, a
+    #   stated 1e-6
     with torch.no_grad():
         np.testing.assert_allclose(dfl.DiffusersField(tr, conditioning=cond, chunk=2)(x, 0.37).numpy(),
                                    v.numpy(), atol=1e-6)
@@ -94,6 +98,8 @@ def test_unet_field():
     x = torch.randn(2, 192, dtype=torch.float64)
     with torch.no_grad():
         direct = unet(x.float().reshape(2, 3, 8, 8), torch.full((2,), 250.0)).sample
+        # threshold: the same float32 model through two call paths: float32 round-off, a stated
+        #   1e-6
         np.testing.assert_allclose(field(x, 0.25).numpy(), direct.reshape(2, -1).numpy(), atol=1e-6)
 
 
@@ -316,6 +322,8 @@ def test_flux_field_equals_direct_transformer_call(guidance):
     np.testing.assert_allclose(pack_by_index(v.reshape(3, 4, 6, 4)).numpy(), out.double().numpy(),
                                atol=1e-6)
     with torch.no_grad():
+        # threshold: chunked and unchunked calls of the same float32 model: float32 round-off, a
+        #   stated 1e-6
         np.testing.assert_allclose(dfl.FluxField(tr, (4, 6, 4), cond, guidance_scale=guidance, chunk=2)(x, 0.37).numpy(),
                                    v.numpy(), atol=1e-6)
         np.testing.assert_allclose(field(x, torch.full((3,), 0.37)).numpy(), v.numpy(), atol=1e-6)
@@ -398,6 +406,8 @@ def test_flux_pipeline_round_trip_and_euler_equals_scheduler(flux_dir):
                                  txt_ids=txt_ids, img_ids=img_ids, return_dict=False)[0]
             lat = sch.step(out, t, lat, return_dict=False)[0]
     ref = lat.double()
+    # threshold: our Euler steps against the scheduler's on the same float32 model: float32
+    #   round-off accumulated over the steps, a stated tolerance
     np.testing.assert_allclose(pack_by_index(ours.reshape(2, 4, 8, 8)).numpy(), ref.numpy(),
                                atol=1e-6 * max(1.0, float(ref.abs().max())), rtol=0)
     # VAE: latents = (mode - shift) * scale, decoded back through the inverse map

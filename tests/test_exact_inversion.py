@@ -170,6 +170,7 @@ def test_fixed_point_inverts_an_euler_step_in_closed_form():
         err = (first[0] - y_exact).abs().max().item()
         # contraction factor q = |h a|: the error after the stopping test is <= q/(1-q) * tol(1+|y|)
         q = abs(h * a)
+        # threshold: the a-posteriori bound of a contraction with factor q, which must hold
         assert err <= q / (1 - q) * tol * (1 + first[0].abs().max().item()) + 1e-15, (tol, err)
 
 

@@ -119,6 +119,7 @@ def test_sample_moments_and_determinism():
     cov = (f.weights[:, None, None] * (torch.einsum("ki,kj->kij", f.means, f.means)
                                         + 0.09 * torch.eye(2, dtype=F64))).sum(0) - torch.outer(mean, mean)
     se = (cov.diagonal() / 200_000).sqrt()
+    # threshold: statistics: 5 standard errors of the mean of 2e5 exact samples
     assert ((a.mean(0) - mean).abs() < 5 * se).all()
     torch.testing.assert_close(torch.cov(a.T), cov, rtol=0.02, atol=0.02)
 

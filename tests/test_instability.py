@@ -74,6 +74,7 @@ def test_hutchinson_trace_is_unbiased():
     # Rademacher variance: 2 * sum_{i != j} J_ij^2 (symmetrised); 5 standard errors
     Js = 0.5 * (J + J.transpose(1, 2))
     var = 2 * ((Js ** 2).sum((1, 2)) - (Js.diagonal(dim1=1, dim2=2) ** 2).sum(1))
+    # threshold: statistics: 5 standard errors of the 4000-probe Hutchinson mean (variance above)
     assert ((est - exact).abs() <= 5 * (var / 4000).sqrt() + 1e-12).all()
 
 
@@ -221,6 +222,7 @@ def test_projected_tangent_on_a_basin_boundary():
     z = torch.zeros(1, 1, dtype=F64)
     x, d, log_gain = G.log_jvp(z, torch.ones(1, 1, dtype=F64))
     expected = pfode.log_std_normal(z) - f.log_prob(torch.zeros(1, 1, dtype=F64), 0.0)
+    # threshold: the test's premise (a gain of e^190 and more): closed form log phi(0) - log p_G(0)
     assert float(expected) > 190
     torch.testing.assert_close(log_gain, expected, rtol=1e-6, atol=0)
     torch.testing.assert_close(d.abs(), torch.ones(1, 1, dtype=F64))

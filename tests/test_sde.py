@@ -44,8 +44,12 @@ def test_marginal_matches_euler_maruyama(proc):
     xt = sde.forward_em(proc, x0, mu, steps=600, t_end=t, seed=1)
     mean, var = proc.marginal(x0[:1], t, mu)
     se_mean = math.sqrt(float(var) / N)
+    # threshold: statistics: 4 standard errors of the Monte Carlo moments plus the Euler-Maruyama
+    #   bias of the given step count
     assert (xt.mean(0) - mean[0]).abs().max() < 4 * se_mean + 2e-3
     se_var = float(var) * math.sqrt(2 / (N - 1))
+    # threshold: statistics: 4 standard errors of the Monte Carlo variance plus the Euler-Maruyama
+    #   bias
     assert (xt.var(0) - var).abs().max() < 4 * se_var + 3e-3 * float(var)
 
 
@@ -61,6 +65,8 @@ def test_d3gm_stationary_law():
     mu = torch.tensor([1.0, -2.0], dtype=DT)
     x0 = mu + 1.2 * torch.randn(N, 2, generator=torch.Generator().manual_seed(3), dtype=DT)
     x = sde.forward_em(p, x0, mu, steps=800, seed=5)
+    # threshold: statistics: 4 standard errors of the Monte Carlo moments (plus the Euler-Maruyama
+    #   bias for the variance)
     assert (x.mean(0) - mu).abs().max() < 4 * 1.2 / math.sqrt(N)
     assert (x.var(0) - 1.44).abs().max() < 4 * 1.44 * math.sqrt(2 / N) + 0.02
 
@@ -149,6 +155,8 @@ def test_pf_ode_maps_gaussian_marginals():
     xT = sde.marginal_mixture(p, law, p.T, mu).sample(4000, torch.Generator().manual_seed(0))
     out = sde.pf_ode(p, sde.exact_score(p, law), xT, mu, steps=100, method="rk4")
     N = 4000
+    # threshold: statistics: 4 standard errors of the moments of N exact samples pushed through the
+    #   (affine) ODE map
     assert (out.mean(0) - m).abs().max() < 4 * math.sqrt(s2 / N)
     assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / N)
     # the ODE map of a Gaussian is affine: x0 = m + sqrt(s2 / v_T) (x_T - mean_T)
@@ -164,6 +172,7 @@ def test_reverse_sde_samples_posterior_moments():
     mu = torch.tensor([0.2, 0.3], dtype=DT)
     xT = sde.marginal_mixture(p, law, p.T, mu).sample(2000, torch.Generator().manual_seed(0))
     out = sde.euler_maruyama(p, sde.exact_score(p, law), xT, mu, steps=400, seed=7)
+    # threshold: statistics: 4 standard errors plus the Euler-Maruyama bias at 400 steps
     assert (out.mean(0) - m).abs().max() < 4 * math.sqrt(s2 / 2000) + 5e-3
     assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / 2000) + 5e-3
 
@@ -178,8 +187,11 @@ def test_tdd_bound_is_below_exact_quantile():
     from scipy.stats import ncx2
     for c2, v, d, delta in [(4.0, 0.3, 2, 0.05), (0.1, 1.0, 10, 0.01), (25.0, 2.0, 64, 0.1)]:
         lb = float(sde.tdd_lower_bound(c2, v, d, delta))
+        # threshold: the TDD bounds must lie below / above the exact non-central chi-square
+        #   quantiles (the proposition)
         assert lb <= v * ncx2.ppf(delta, d, c2 / v)
         ub = float(sde.tdd_upper_bound(c2, v, d, delta))
+        # threshold: the upper TDD bound must lie above the exact quantile (the proposition)
         assert ub >= v * ncx2.ppf(1 - delta, d, c2 / v)
 
 

@@ -38,6 +38,8 @@ def test_estimates_match_numpy(seed):
     np.testing.assert_allclose(p.estimate, np.corrcoef(x, y)[0, 1], rtol=1e-12)
     np.testing.assert_allclose(s.estimate, np.corrcoef(_ranks(x), _ranks(y))[0, 1], rtol=1e-12)
     for r in (p, s):
+        # threshold: exact properties of the interval (it contains the estimate and lies in [-1,
+        #   1])
         assert r.low <= r.estimate <= r.high
         assert -1.0 <= r.low and r.high <= 1.0
         assert 0.0 <= r.p_value <= 1.0
@@ -78,6 +80,7 @@ def test_ci_coverage_bivariate_normal(method):
         r50 = S.correlation(x, y, method, n_resamples=1000, level=0.50, seed=k)
         cover95 += r95.low <= truth <= r95.high
         cover50 += r50.low <= truth <= r50.high
+        # threshold: nested levels give nested bootstrap intervals from the same resamples (exact)
         assert r50.high - r50.low < r95.high - r95.low
     assert cover95 >= 85, f"95% interval covered the truth in only {cover95}/{reps} data sets"
     assert 30 <= cover50 <= 70, f"50% interval covered the truth in {cover50}/{reps} data sets"
@@ -87,6 +90,8 @@ def test_percentile_interval_also_covers():
     rng = np.random.default_rng(99)
     x, y = _bivariate_normal(rng, 200, 0.5)
     r = S.correlation(x, y, ci="percentile", n_resamples=1000)
+    # threshold: statistics: the 95% interval covers the true correlation (one seeded draw of 200
+    #   points); its width below 0.4 (the normal-theory width is about 0.2)
     assert r.low < 0.5 < r.high
     assert r.high - r.low < 0.4
 
@@ -109,6 +114,7 @@ def test_perfectly_monotone_spearman_is_one(n):
     d = S.correlation(x, -y, "spearman", n_resamples=500)
     assert d.estimate == pytest.approx(-1.0, abs=1e-14)
     p = S.correlation(x, y, "pearson", n_resamples=500)
+    # threshold: exact: the data are not linearly related, so Pearson is below 1
     assert p.estimate < 1.0
 
 

@@ -68,6 +68,27 @@ def as_batch(x, name: str, *, n: int | None = None, dtype=None) -> torch.Tensor:
     return x
 
 
+def as_real(value, name: str, dtype) -> torch.Tensor:
+    """``value`` (array-like of real numbers) as a tensor of ``dtype``, or a TypeError naming it."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+        return value.detach().to(dtype)
+    try:
+        return torch.as_tensor(value, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
+
+
+def check_norms(sq: torch.Tensor, x: torch.Tensor, name: str = "x", what: str = "") -> torch.Tensor:
+    """``sq``, the squared norms of the rows of ``x``, must not overflow x's dtype; returns ``sq``.
+    ``what`` ends the message (what is undefined there)."""
+    if not _under_vmap(sq) and not bool(torch.isfinite(sq).all()):
+        raise ValueError(f"{name} has a row whose squared norm overflows {x.dtype} (largest entry "
+                         f"{float(x.abs().max()):.3g}){what}")
+    return sq
+
+
 def as_float(value, name: str) -> float:
     """A real number (Python, numpy or 0-d tensor; not a bool or a string) as a float."""
     if isinstance(value, torch.Tensor):

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from ._checks import FLOAT_DTYPES, _under_vmap, as_batch, check_generator, check_int, check_time
+from ._checks import FLOAT_DTYPES, as_batch, as_real, check_generator, check_int, check_norms, check_time
 
 LOG_2PI = math.log(2 * math.pi)
 _SHORT = 64  # rows up to this length: reductions as matrix-vector products (faster on CPU)
@@ -28,25 +28,6 @@ def _rowsum(y: torch.Tensor) -> torch.Tensor:
     if y.shape[1] <= _SHORT:
         return y @ torch.ones(y.shape[1], 1, dtype=y.dtype, device=y.device)
     return y.sum(1, keepdim=True)
-
-
-def _as_real(value, name: str, dtype) -> torch.Tensor:
-    """``value`` (array-like of real numbers) as a tensor of ``dtype``, or a TypeError naming it."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
-        return value.detach().to(dtype)
-    try:
-        return torch.as_tensor(value, dtype=dtype)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from None
-
-
-def _check_norms(sq: torch.Tensor, x: torch.Tensor) -> None:
-    """The squared norms ``(B, 1)`` of the rows of x must not overflow x's dtype."""
-    if not _under_vmap(sq) and not bool(torch.isfinite(sq).all()):
-        raise ValueError(f"x has a row whose squared norm overflows {x.dtype} (largest entry "
-                         f"{float(x.abs().max()):.3g}); the mixture's densities are not defined there")
 
 
 def _softmax_rows(logits: torch.Tensor) -> torch.Tensor:
@@ -82,13 +63,13 @@ class GaussianMixture:
     def __init__(self, means, stds, weights=None, *, dtype=torch.float64):
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        means = _as_real(means, "means", dtype)
+        means = as_real(means, "means", dtype)
         if means.dim() == 1:
             raise ValueError(f"means must have shape (K, n); got shape {tuple(means.shape)} "
                              "(for one component in dimension n use means[None])")
         means = as_batch(means, "means")
         K, n = means.shape
-        stds = _as_real(stds, "stds", dtype)
+        stds = as_real(stds, "stds", dtype)
         if stds.dim() == 0:
             stds = stds.expand(K).clone()
         if stds.shape != (K,):
@@ -97,7 +78,7 @@ class GaussianMixture:
             raise ValueError("stds must be finite and > 0 (a zero std makes v singular at t = 0)")
         if weights is None:
             weights = torch.full((K,), 1.0 / K, dtype=dtype)
-        weights = _as_real(weights, "weights", dtype)
+        weights = as_real(weights, "weights", dtype)
         if weights.shape != (K,):
             raise ValueError(f"weights must have shape ({K},), got {tuple(weights.shape)}")
         if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
@@ -146,7 +127,7 @@ class GaussianMixture:
         sigma = c * c * s2 + t * t                                            # (B|1, K)
         xmu = x @ mu.T                                                        # (B, K) GEMM
         sq = _rowsum(x * x)                                                   # (B, 1)
-        _check_norms(sq, x)
+        check_norms(sq, x, what="; the mixture's densities are not defined there")
         d2 = (sq - 2 * c * xmu + c * c * mu2).clamp_min(0)                    # (B, K)
         logits = logw - 0.5 * self.n * torch.log(sigma) - 0.5 * d2 / sigma  # (B, K)
         return mu, mu2, s2, t, c, sigma, xmu, d2, logits
@@ -165,7 +146,7 @@ class GaussianMixture:
         c = 1 - t
         sigma = c * c * s2 + t * t                                            # (B|1, K)
         sq = _rowsum(x * x)                                                   # (B, 1)
-        _check_norms(sq, x)
+        check_norms(sq, x, what="; the mixture's densities are not defined there")
         base = sq + (c * c) * mu2                                             # (B, K)
         if c.shape[0] == 1:                                                   # scalar t
             d2 = torch.addmm(base, x, mu.T, alpha=-2.0 * float(c))            # GEMM

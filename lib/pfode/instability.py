@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ._checks import (as_batch, check_callable, check_choice, check_generator, check_int,
-                      check_output, check_steps, check_time)
-from .solvers import Field, TABLEAUS, _as_times, _grid, integrate
+                      check_norms, check_output, check_steps, check_time)
+from .solvers import Field, _grid, integrate
 
 MapFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -304,10 +304,7 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, method: str = "dopri5",
 def log_std_normal(z: torch.Tensor) -> torch.Tensor:
     """log φ_n(z), shape (B,): the standard normal log-density in dimension n."""
     z = as_batch(z, "z")
-    sq = (z * z).sum(1)
-    if not bool(torch.isfinite(sq).all()):
-        raise ValueError(f"z has a row whose squared norm overflows {z.dtype} (largest entry "
-                         f"{float(z.abs().max()):.3g})")
+    sq = check_norms((z * z).sum(1), z, "z")
     return -0.5 * sq - 0.5 * z.shape[1] * math.log(2 * math.pi)
 
 

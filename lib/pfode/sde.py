@@ -33,8 +33,8 @@ from typing import Callable, Optional
 
 import torch
 
-from ._checks import (as_batch, as_float, check_callable, check_choice, check_generator, check_int,
-                      check_output, check_positive, check_steps)
+from ._checks import (as_batch, as_float, as_real, check_callable, check_choice, check_generator,
+                      check_int, check_norms, check_output, check_positive, check_steps)
 
 LOG_2PI = math.log(2 * math.pi)
 KINDS = ("linear", "quadratic", "log", "cosine")
@@ -128,10 +128,9 @@ class Mixture:
     """
 
     def __init__(self, means, covs, log_weights=None, *, dtype=torch.float64):
-        from .fields import _as_real
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-        means = _as_real(means, "means", dtype)
+        means = as_real(means, "means", dtype)
         if means.dim() not in (2, 3):
             raise ValueError(f"means must have shape (K, n) or (B, K, n), got {tuple(means.shape)}")
         if not bool(torch.isfinite(means).all()):
@@ -139,7 +138,7 @@ class Mixture:
         K, n = means.shape[-2:]
         if K == 0 or n == 0:
             raise ValueError(f"means is empty (shape {tuple(means.shape)})")
-        covs = _as_real(covs, "covs", dtype)
+        covs = as_real(covs, "covs", dtype)
         if not bool(torch.isfinite(covs).all()):
             raise ValueError("covs contains NaN or inf")
         eye = torch.eye(n, dtype=dtype)
@@ -160,7 +159,7 @@ class Mixture:
             raise ValueError("covs must be symmetric positive definite") from e
         if log_weights is None:
             log_weights = torch.full((K,), -math.log(K), dtype=dtype)
-        log_weights = _as_real(log_weights, "log_weights", dtype)
+        log_weights = as_real(log_weights, "log_weights", dtype)
         if log_weights.dim() not in (1, 2) or log_weights.shape[-1] != K:
             raise ValueError(f"log_weights must have shape ({K},) or (B, {K}), got {tuple(log_weights.shape)}")
         if bool(torch.isnan(log_weights).any()) or bool(torch.isposinf(log_weights).any()):
@@ -195,9 +194,7 @@ class Mixture:
 
     def _check_x(self, x):
         x = as_batch(x, "x", n=self.n)
-        if not bool(torch.isfinite((x * x).sum(1)).all()):
-            raise ValueError(f"x has a row whose squared norm overflows {x.dtype} (largest entry "
-                             f"{float(x.abs().max()):.3g}); the mixture's density is not defined there")
+        check_norms((x * x).sum(1), x, what="; the mixture's density is not defined there")
         for name, a, d in (("means", self.means, 3), ("log_weights", self.log_weights, 2)):
             if a.dim() == d and a.shape[0] != x.shape[0]:
                 raise ValueError(f"x has {x.shape[0]} rows but the mixture's {name} has {a.shape[0]}")
@@ -285,10 +282,9 @@ def posterior(prior: Mixture, A, noise_std: float, y: torch.Tensor) -> Mixture:
     """
     if prior.means.dim() != 2 or prior.log_weights.dim() != 1:
         raise ValueError("prior must be an unbatched Mixture")
-    from .fields import _as_real
     if not isinstance(prior, Mixture):
         raise TypeError(f"prior must be a Mixture, got {type(prior).__name__}")
-    A = _as_real(A, "A", prior.means.dtype)
+    A = as_real(A, "A", prior.means.dtype)
     if A.dim() != 2 or A.shape[1] != prior.n or A.shape[0] == 0:
         raise ValueError(f"A must have shape (m, {prior.n}), got {tuple(A.shape)}")
     if not bool(torch.isfinite(A).all()):
@@ -344,8 +340,7 @@ class LinearSDE:
         check_generator(generator)
         t = self.T if t is None else t
         _, b, v = self.coefficients(t)
-        from .fields import _as_real
-        mu = _as_real(mu, "mu", torch.float64)
+        mu = as_real(mu, "mu", torch.float64)
         mu = mu.expand(num, -1) if mu.dim() == 1 else as_batch(mu, "mu")
         return b * mu + math.sqrt(v) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
 
@@ -355,8 +350,7 @@ class LinearSDE:
 
 def _mu(mu, x: torch.Tensor, xname: str = "x") -> torch.Tensor:
     """The measurement ``mu`` ((n,) or (1|B, n), real, finite) in x's dtype, broadcast to x."""
-    from .fields import _as_real
-    mu = _as_real(mu, "mu", x.dtype).to(x.device)
+    mu = as_real(mu, "mu", x.dtype).to(x.device)
     if not bool(torch.isfinite(mu).all()):
         raise ValueError("mu contains NaN or inf")
     if mu.dim() == 1:
@@ -633,9 +627,8 @@ def _tdd_args(c_norm2, v, d, delta):
     if not (0 < as_float(delta, "delta") < 1):
         raise ValueError(f"delta must lie in (0, 1), got {delta}")
     check_int(d, "d")
-    from .fields import _as_real
-    c2 = _as_real(c_norm2, "c_norm2", torch.float64)
-    v = _as_real(v, "v", torch.float64)
+    c2 = as_real(c_norm2, "c_norm2", torch.float64)
+    v = as_real(v, "v", torch.float64)
     for name, a in (("c_norm2", c2), ("v", v)):
         if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
             raise ValueError(f"{name} must be finite and >= 0")

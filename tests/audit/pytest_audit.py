@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -35,5 +36,4 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def pytest_configure(config):
-    import importlib.util  # noqa: F401
     sys.meta_path.insert(0, _Finder())

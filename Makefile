@@ -2,9 +2,10 @@
 #
 #   make venv    create .venv and install pfode with its [test,book] extras (only when needed)
 #   make book    execute the notebooks and build the HTML book into _build/html (fails on any warning)
-#   make test    unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
+#   make test    lint (ruff) + unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
 #   make bench   run benchmarks/run_all.py (writes benchmarks/results.md)
 #   make sweep SPEC=sweeps/NAME.yml   run a notebook over a parameter grid (pfode.sweep, resumable)
+#   make nb NB=notebooks/NAME.py      run one notebook under nbval in smoke mode (SMOKE=0: defaults)
 #   make clean   remove build outputs and test caches (keeps .venv)
 #
 # Only python3 (3.11) is needed. torch is installed first and pinned: torch==2.13.0 is the CPU
@@ -31,7 +32,7 @@ unexport OMP_NUM_THREADS MKL_NUM_THREADS MPLBACKEND
 export OMP_WAIT_POLICY := PASSIVE
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test bench sweep clean
+.PHONY: venv book test bench sweep nb clean
 
 venv: $(STAMP)
 
@@ -54,6 +55,7 @@ book: $(STAMP) _build/.lib-stamp
 
 test: $(STAMP)
 	@rc=0; \
+	$(BIN)/ruff check lib tests benchmarks || rc=$$?; \
 	$(BIN)/python -m pytest tests -n 2 --dist loadfile || rc=$$?; \
 	bash tests/run_notebooks.sh || rc=$$?; \
 	exit $$rc
@@ -68,6 +70,20 @@ bench: $(STAMP)
 sweep: $(STAMP)
 	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/NAME.yml"; exit 2; }
 	$(BIN)/python -m pfode.sweep $(SPEC)
+
+# One notebook alone, as tests/run_notebooks.sh runs each: converted to
+# _build/nbval/notebooks/NAME.ipynb and run under nbval, in smoke mode unless SMOKE=0
+# (default parameters). Figures go to _build/nbval/figures, never into the book's.
+SMOKE ?= 1
+NB_IPYNB = _build/nbval/notebooks/$(basename $(notdir $(NB))).ipynb
+nb: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make nb NB=notebooks/NAME.py [SMOKE=0]"; exit 2; }
+	@test -f "$(NB)" || { echo "make nb: no such notebook: $(NB)"; exit 2; }
+	@mkdir -p _build/nbval/notebooks
+	$(BIN)/python -m jupytext --quiet --to ipynb --output $(NB_IPYNB) $(NB)
+	PFODE_SMOKE=$(SMOKE) PFODE_ROOT=$(CURDIR) PFODE_FIGURES=$(CURDIR)/_build/nbval/figures \
+		MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=600 -p no:cacheprovider $(NB_IPYNB)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

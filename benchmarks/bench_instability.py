@@ -76,7 +76,7 @@ def run(*, N=201, pairs=2, seed=0, ladder=((1e-9, 1e-11), (1e-10, 1e-12), (1e-11
     best = min(per_call, key=per_call.get)
     res["velocity_full_grid_s_by_threads"] = {str(k): v for k, v in per_call.items()}
     res["threads"] = best
-    log(f"[map] one velocity call on the grid: "
+    log("[map] one velocity call on the grid: "
         + ", ".join(f"{k} thread(s) {1e3 * v:.1f} ms" for k, v in per_call.items())
         + f" -> using {best}")
 
@@ -157,7 +157,7 @@ def run(*, N=201, pairs=2, seed=0, ladder=((1e-9, 1e-11), (1e-10, 1e-12), (1e-11
             rtol=f32_tol[0], atol=f32_tol[1])]
         for steps in rk4_steps:
             a = alternative(f"rk4 float64, {steps} steps",
-                            lambda c: pfode.generate(c, Z, method="rk4", steps=steps),
+                            lambda c, steps=steps: pfode.generate(c, Z, method="rk4", steps=steps),
                             steps=steps)
             alts.append(a)
             if a.get("meets_target"):

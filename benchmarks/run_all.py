@@ -231,7 +231,7 @@ def run_omp_probe(quick, seed, log):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--omp-probe", "--seed", str(seed)]
         proc = subprocess.run(cmd + (["--quick"] if quick else []), env=env,
                               capture_output=True, text=True)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith(PROBE_TAG)]
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(PROBE_TAG)]
         if proc.returncode or not lines:
             log(f"[omp] probe with policy {policy} failed: {proc.stderr[-500:]}")
             return None

@@ -40,14 +40,11 @@ from matplotlib.colors import ListedColormap, LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points = min(num_points, 1000)
-    step_counts = [s for s in step_counts if s <= 160]
-    grid = min(grid, 61)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points=1000, step_counts=lambda v: [s for s in v if s <= 160], grid=61))
 
 gm = pfode.GaussianMixture(means=means, stds=stds)
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 x = gm.sample(num_points, generator=gen)                                 # (N, 2)
 print(gm, f"{num_points} points, Euler with {steps} steps per half")
 

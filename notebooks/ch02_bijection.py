@@ -40,15 +40,12 @@ import torch
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points = min(num_points, 50)
-    rtols = [r for r in rtols if r in (1e-3, 1e-5, 1e-7, 1e-9, 1e-10)]
-    step_counts = [s for s in step_counts if s <= 256]
-    fit_from = min(fit_from, 32)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points=50, rtols=lambda v: [r for r in v if r in (1e-3, 1e-5, 1e-7, 1e-9, 1e-10)],
+    step_counts=lambda v: [s for s in v if s <= 256], fit_from=32))
 
 gm = pfode.GaussianMixture(means=means, stds=stds)
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 x = gm.sample(num_points, generator=gen)                                          # (B, 2)
 z = torch.randn(num_points, gm.n, generator=gen, dtype=torch.float64)             # (B, 2)
 print(gm, f"{num_points} data points and {num_points} noise points, float64")

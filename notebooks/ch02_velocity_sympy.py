@@ -42,14 +42,11 @@ from sympy import stats
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points = min(num_points, 10)
-    times = [0.1, 0.5, 0.9]
-    quad_h = max(quad_h, 0.025)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points=10, times=[0.1, 0.5, 0.9], quad_h=lambda v: max(v, 0.025)))
 
 gm = pfode.GaussianMixture(means=means, stds=stds)
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 print(gm)
 
 # %% [markdown]

@@ -44,16 +44,14 @@ import torch
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points = min(num_points, 16)
-    steps_list = [s for s in steps_list if s <= 100]
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points=16, steps_list=lambda v: [s for s in v if s <= 100]))
 
 tic = time.perf_counter()
 LOG10 = math.log(10.0)
 gm = pfode.GaussianMixture(means=means, stds=stds)
 n = gm.n
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 lo, hi = box
 x = lo + (hi - lo) * torch.rand(num_points, n, generator=gen, dtype=torch.float64)   # (B, n)
 ref = dict(method="dopri5", rtol=ref_tol, atol=ref_tol)

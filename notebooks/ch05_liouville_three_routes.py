@@ -49,15 +49,11 @@ import torch
 import pfode
 import pfode.nb
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    dims = [d for d in dims if d <= 10]
-    num_points = min(num_points, 8)
-    hutchinson_repeats = min(hutchinson_repeats, 6)
-    cells = min(cells, 6)
-    edge_points = min(edge_points, 24)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    dims=lambda v: [d for d in v if d <= 10], num_points=8, hutchinson_repeats=6, cells=6,
+    edge_points=24))
 
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 
 
 def mixture(n):
@@ -85,27 +81,14 @@ def mixture(n):
 #
 # On the generation side everything is computed from $z$ with `pfode.log_det_jacobian`,
 # `pfode.generate` and `pfode.jacobian(pfode.generation_map(...))`. On the reconstruction
-# side it is computed from $x$, along the inversion path, using $J_G(F(x)) = J_F(x)^{-1}$:
-# $\log|\det J_G(z)| = -\int_0^1 \nabla\cdot v\,dt = -\log|\det J_F(x)|$. This matters. At
+# side it is computed from $x$, along the inversion path (`direction="invert"`), with
+# $J_G(F(x)) = J_F(x)^{-1}$: $\log|\det J_G(z)| = -\int_0^1 \nabla\cdot v\,dt = -\log|\det J_F(x)|$. At
 # reconstruction points $|\det J_G|$ can reach $e^{50}$. There an error of $10^{-10}$ in $z$
 # moves $G(z)$ visibly, so a solve from $z$ no longer lands on $x$, while the solve from $x$
 # is well conditioned. All solves use dopri5 with the float64 defaults
 # ($\mathrm{rtol} = 10^{-8}$, $\mathrm{atol} = 10^{-10}$).
 
 # %%
-def liouville_inversion(field, x, trace="exact", probes=None):
-    """(F(x), log|det J_F(x)|): integrate d/dt (x, l) = (v, div v) from t = 0 to t = 1."""
-    B, n = x.shape
-
-    def augmented(y, t):
-        xt = y[:, :n]
-        return torch.cat([field(xt, t), pfode.divergence(field, xt, t, trace=trace, probes=probes)[:, None]], 1)
-
-    y = pfode.integrate(augmented, torch.cat([x, torch.zeros(B, 1, dtype=x.dtype)], 1),
-                        torch.tensor([0.0, 1.0], dtype=torch.float64), method="dopri5")
-    return y[:, :n], y[:, n]
-
-
 def segmented_log_det(field, y, t0, t1, depth=0):
     """(log|det| of the flow map from t0 to t1 at y as a sum over short segments, the Jacobian
     of the first segment tried).
@@ -125,10 +108,6 @@ def segmented_log_det(field, y, t0, t1, depth=0):
     return torch.linalg.slogdet(J).logabsdet, J
 
 
-def rademacher(R, B, n):
-    return (2 * torch.randint(0, 2, (R, B, n), generator=gen) - 1).to(torch.float64)
-
-
 results = {}
 for n in dims:
     gm = mixture(n)
@@ -146,10 +125,10 @@ for n in dims:
     # reconstruction side: from x, along the inversion path
     xr = data_box[n > 2] * (2 * torch.rand(num_points - half, n, generator=gen, dtype=torch.float64) - 1)
     tic = time.perf_counter()
-    zr, trF = liouville_inversion(gm, xr)                                           # (i)
+    zr, trF = pfode.log_det_jacobian(gm, xr, direction="invert")                   # (i)
     t_trace += time.perf_counter() - tic
     tic = time.perf_counter()
-    _, hF = liouville_inversion(gm, xr.repeat(R, 1), trace="hutchinson", probes=rademacher(1, R * len(xr), n))
+    _, hF = pfode.log_det_jacobian(gm, xr.repeat(R, 1), direction="invert", trace="hutchinson", generator=gen)
     t_hutch += time.perf_counter() - tic
     den_r = pfode.log_det_from_density(gm, zr, xr)                                  # (ii)
 

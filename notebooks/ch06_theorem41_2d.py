@@ -50,33 +50,17 @@ import pfode.nb
 from pfode import bounds
 from scipy import stats
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_samples = min(num_samples, 1000)
-    dims_high = [d for d in dims_high if d <= 32]
-    n_panel = min(n_panel, 32)
-    num_samples_high = min(num_samples_high, 200)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_samples=1000, dims_high=lambda v: [d for d in v if d <= 32], n_panel=32,
+    num_samples_high=200))
 
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 log_gammas = np.linspace(log_gamma_min, log_gamma_max, num_gamma)
-
-
-def liouville_inversion(field, x):
-    """(F(x), log|det J_F(x)|) from one solve of d/dt (x, l) = (v, div v), t = 0 -> 1."""
-    B, n = x.shape
-
-    def augmented(y, t):
-        xt = y[:, :n]
-        return torch.cat([field(xt, t), pfode.divergence(field, xt, t)[:, None]], 1)
-
-    y = pfode.integrate(augmented, torch.cat([x, torch.zeros(B, 1, dtype=x.dtype)], 1),
-                        torch.tensor([0.0, 1.0], dtype=torch.float64), method="dopri5")
-    return y[:, :n], y[:, n]
 
 
 def sample_and_measure(gm, x):
     """log p_G(x), ||F(x)||^2 and log lambda_bar_G(F(x)) by two independent routes."""
-    z, log_det_F = liouville_inversion(gm, x)
+    z, log_det_F = pfode.log_det_jacobian(gm, x, direction="invert")   # F(x), log|det J_F(x)|
     log_pG = gm.log_prob(x)
     n = x.shape[1]
     # Lemma D.1, two ways: Liouville (J_G(F(x)) = J_F(x)^{-1}) and the density ratio

@@ -55,15 +55,12 @@ from scipy import special, stats
 import pfode
 import pfode.nb
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_pairs = min(num_pairs, 40000)
-    m_values = [m for m in m_values if m <= 1000]
-    num_seeds = min(num_seeds, 4)
-    grid_points = min(grid_points, 3001)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_pairs=40000, m_values=lambda v: [m for m in v if m <= 1000], num_seeds=4,
+    grid_points=3001))
 
-rng = np.random.default_rng(seed)
-gen = torch.Generator().manual_seed(seed)
+rng = run.rng
+gen = run.gen
 
 # %% [markdown]
 # ## 1. The minimiser of the flow-matching loss on a finite training set

@@ -48,13 +48,10 @@ import pfode
 import pfode.nb
 from pfode import bounds
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    mc_samples = min(mc_samples, 200_000)
-    n_max = min(n_max, 2000)
-    grid_size = min(grid_size, 41)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    mc_samples=200_000, n_max=2000, grid_size=41))
 
-rng = np.random.default_rng(seed)
+rng = run.rng
 
 # %% [markdown]
 # ## The Steiner formula, symbolically

@@ -38,7 +38,7 @@ import pfode.data
 import pfode.nb
 import pfode.stats
 from pfode import bounds
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
+run = pfode.nb.setup(globals())   # checks parameters, sets threads, seeds run.gen/run.rng
 
 root = pfode.nb.repo_root()
 

@@ -45,16 +45,12 @@ device = "cpu"       # torch device of the mixture evaluations (log p_G, Euler)
 
 # %%
 import math
-import multiprocessing as mp
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from scipy import stats
-from scipy.integrate import solve_ivp
-from scipy.special import softmax
-from threadpoolctl import threadpool_limits
 
 import pfode
 import pfode.data
@@ -62,16 +58,9 @@ import pfode.nb
 import pfode.record
 from pfode import bounds
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    side = min(side, 4)
-    K = min(K, 64)
-    num_test = min(num_test, 40)
-    num_control = min(num_control, 8)
-    num_uniform = min(num_uniform, 8)
-    num_check = min(num_check, 6)
-    check_max_n = min(check_max_n, 48)
-    workers = 1
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    side=4, K=64, num_test=40, num_control=8, num_uniform=8, num_check=6, check_max_n=48,
+    workers=1))
 
 t_start = time.perf_counter()
 n = 3 * side * side
@@ -105,56 +94,15 @@ print(f"per-pixel distance of a held-out patch to its nearest training patch: me
 # this identity to rounding error and builds the $D$-dimensional field.
 
 # %%
-U, S, Vt = np.linalg.svd(train, full_matrices=False)
-tol = S.max() * max(train.shape) * np.finfo(float).eps              # numpy's matrix_rank rule
-D = int((S > tol).sum())
-Q = Vt[:D].T                                                         # (n, D) orthonormal
-Y = train @ Q                                                        # (K, D) projected means
-x_par = x @ Q                                                        # (N, D)
-x_perp = x - x_par @ Q.T                                             # (N, n)
+span = gm.span_reduction()                                           # basis Q of V, numpy's rank rule
+D, gmV = span.dim, span.field                                        # gmV: the mixture in V
+x_par, x_perp = (a.cpu().numpy() for a in span.split(x_t))           # (N, D), (N, n)
 x_perp2 = (x_perp * x_perp).sum(1)                                   # (N,)
-gmV = pfode.GaussianMixture(torch.from_numpy(Y), s)
 log_pV = gmV.log_prob(torch.from_numpy(x_par)).numpy()
-log_perp = -0.5 * (n - D) * math.log(2 * math.pi * s * s) - 0.5 * x_perp2 / s**2
-np.testing.assert_allclose(log_pV + log_perp, log_pG, rtol=1e-10, atol=1e-8,
+np.testing.assert_allclose(span.log_prob(x_t).cpu().numpy(), log_pG, rtol=1e-10, atol=1e-8,
                            err_msg="log p_G does not split over span and complement")
 print(f"D = dim span = {D}; median |x_perp|^2 / (s^2 n) = {np.median(x_perp2) / (s * s * n):.2f} "
       f"(the orthogonal part alone puts ||F(x)||^2 / n at least there)")
-
-Y2 = (Y * Y).sum(1)
-
-
-def resp(t, y):
-    c = 1.0 - t
-    sig = c * c * s * s + t * t
-    return c, sig, softmax((c * (Y @ y) - 0.5 * c * c * Y2) / sig)
-
-
-def velocity(t, y):
-    """v_V(y, t) = a y - (t / Sigma) sum_k r_k Y_k (common width s)."""
-    c, sig, r = resp(t, y)
-    return ((t - c * s * s) / sig) * y - (t / sig) * (r @ Y)
-
-
-def jacobian(t, y):
-    """grad v_V = a I - (t c / Sigma^2) Cov_r(Y): the posterior covariance of the means."""
-    c, sig, r = resp(t, y)
-    act = r > 1e-17                  # dropped terms change J by < 1e-17 |Y|^2
-    Ya, ra = Y[act], r[act]
-    m = ra @ Ya
-    J = -(t * c / sig**2) * ((Ya.T * ra) @ Ya - np.outer(m, m))
-    J[np.diag_indices_from(J)] += (t - c * s * s) / sig
-    return J
-
-
-rng = np.random.default_rng(seed)
-y_probe, t_probe = x_par[0] + 0.1 * rng.standard_normal(D), 0.07
-np.testing.assert_allclose(velocity(t_probe, y_probe),
-                           gmV.velocity(torch.from_numpy(y_probe)[None], t_probe)[0].numpy(),
-                           rtol=1e-9, atol=1e-9)
-np.testing.assert_allclose(jacobian(t_probe, y_probe),
-                           pfode.field_jacobian(gmV, torch.from_numpy(y_probe)[None], t_probe)[0].numpy(),
-                           rtol=1e-7, atol=1e-7 * np.abs(jacobian(t_probe, y_probe)).max())
 
 # %% [markdown]
 # ## Exact inversion $z = F(x)$
@@ -163,33 +111,25 @@ np.testing.assert_allclose(jacobian(t_probe, y_probe),
 # components and $\nabla v$ has eigenvalues of order $-t\,\|\mu_k - \mu_l\|^2 / \Sigma^2$,
 # which grow with $n$. An explicit solver (dopri5) then needs tens of thousands of steps per
 # point at $n = 12288$; the implicit BDF method of `scipy.integrate.solve_ivp`, given the
-# closed-form Jacobian above, needs a few hundred. Each held-out point is solved on its own in
-# the $D$-dimensional span.
+# closed-form Jacobian $a I - (tc/\Sigma^2)\,\mathrm{Cov}_r(\mu)$
+# (`GaussianMixture.velocity_jacobian`), needs a few hundred. Each held-out point is solved on
+# its own in the $D$-dimensional span.
 
 # %%
-def invert_one(y0):
-    sol = solve_ivp(velocity, (0.0, 1.0), y0, method="BDF", jac=jacobian, rtol=rtol, atol=atol)
-    if not sol.success:
-        raise RuntimeError(f"BDF inversion failed: {sol.message}")
-    return sol.y[:, -1], (sol.nfev, sol.njev, sol.nlu)
-
-
-def invert_many(ys):
-    """One BDF solve per row. BLAS runs single-threaded: the matrices are small, and threads
-    fighting over shared cores made the same solves a hundred times slower."""
-    with threadpool_limits(1):
-        if workers > 1 and len(ys) > 1:
-            with mp.get_context("fork").Pool(workers) as pool:
-                out = pool.map(invert_one, list(ys), chunksize=max(1, len(ys) // (4 * workers)))
-        else:
-            out = [invert_one(y) for y in ys]
-    return np.stack([o[0] for o in out]), np.array([o[1] for o in out])
+def invert_span(xs):
+    """F(x) for the rows of xs through the span: F_V(x_par) by BDF, point by point, and
+    ||F(x)||^2 = ||F_V(x_par)||^2 + ||x_perp||^2 / s^2; also the solver's per-point counts."""
+    xs_par, xs_perp = (a.cpu().numpy() for a in span.split(xs))
+    info = {}
+    zs_par = pfode.invert(gmV, torch.from_numpy(xs_par), method="scipy-bdf", rtol=rtol, atol=atol,
+                          info=info, workers=workers).numpy()
+    return zs_par, (zs_par * zs_par).sum(1) + (xs_perp * xs_perp).sum(1) / s**2, info
 
 
 t0 = time.perf_counter()
-z_par, solver_stats = invert_many(x_par)                             # (N, D), (N, 3)
+z_par, z2, bdf = invert_span(x_t)                                    # (N, D), (N,) ||F(x)||^2
 t_invert = time.perf_counter() - t0
-z2 = (z_par * z_par).sum(1) + x_perp2 / s**2                         # ||F(x)||^2
+nfev, nlu = bdf["nfev"].astype(int), bdf["nlu"]                      # per point
 log_phi = -0.5 * z2 - 0.5 * n * math.log(2 * math.pi)
 log_det = log_phi - log_pG                                           # Lemma D.1, density side
 log_det_V = (-0.5 * (z_par * z_par).sum(1) - 0.5 * D * math.log(2 * math.pi) - log_pV
@@ -197,8 +137,7 @@ log_det_V = (-0.5 * (z_par * z_par).sum(1) - 0.5 * D * math.log(2 * math.pi) - l
 np.testing.assert_allclose(log_det_V, log_det, rtol=1e-9, atol=1e-6)
 log_lam = log_det / n                                                # log lambda_bar (Def. 4.1)
 print(f"BDF inversion of {N} points: {t_invert:.1f} s; per point median "
-      f"{np.median(solver_stats[:, 0]):.0f} evaluations, {np.median(solver_stats[:, 2]):.0f} LU "
-      f"(max {solver_stats[:, 0].max()}, {solver_stats[:, 2].max()})")
+      f"{np.median(nfev):.0f} evaluations, {np.median(nlu):.0f} LU (max {nfev.max()}, {nlu.max()})")
 print(f"log lambda_bar quantiles 5/25/50/75/95%: {np.round(np.quantile(log_lam, [.05, .25, .5, .75, .95]), 3)}")
 print(f"||F(x)||^2 / n median {np.median(z2) / n:.2f} (Gaussian noise: 1)")
 
@@ -208,34 +147,24 @@ print(f"||F(x)||^2 / n median {np.median(z2) / n:.2f} (Gaussian noise: 1)")
 # with the smallest, stopped after `dopri5_cap` evaluations of the field.
 
 # %%
-class Budget(Exception):
-    pass
-
-
 probe = {}
 threads = torch.get_num_threads()
 torch.set_num_threads(1)                         # one point at a time: no use for threads
 for label, i in (("unstable", int(np.argmax(log_lam))), ("stable", int(np.argmin(log_lam)))):
-    count = [0]
-
-    def counted(y, t):
-        count[0] += 1
-        if count[0] > dopri5_cap:
-            raise Budget
-        return gmV(y, t)
-
-    t0 = time.perf_counter()
+    t0, dp = time.perf_counter(), {}
     try:
-        zi = pfode.invert(counted, torch.from_numpy(x_par[i:i + 1]), method="dopri5", rtol=rtol, atol=atol)
+        zi = pfode.invert(gmV, torch.from_numpy(x_par[i:i + 1]), method="dopri5", rtol=rtol, atol=atol,
+                          max_nfe=dopri5_cap, info=dp)
         err = float(np.abs(zi[0].numpy() - z_par[i]).max() / max(1.0, np.abs(z_par[i]).max()))
         assert err < 1e-3, f"dopri5 and BDF disagree at the {label} point: {err:.1e}"
-        done = f"{count[0]} evaluations, z agrees with BDF to {err:.1e}"
-    except Budget:
-        done = f"stopped after {dopri5_cap} evaluations"
-    probe[f"dopri5_nfev_{label}"] = min(count[0], dopri5_cap + 1)   # cap + 1: did not finish
-    probe[f"bdf_nfev_{label}"] = int(solver_stats[i, 0])
+        nfe_dp = int(dp["nfe"])
+        done = f"{nfe_dp} evaluations, z agrees with BDF to {err:.1e}"
+    except pfode.BudgetExceeded:
+        nfe_dp, done = dopri5_cap + 1, f"stopped after {dopri5_cap} evaluations"
+    probe[f"dopri5_nfev_{label}"] = nfe_dp           # cap + 1: did not finish
+    probe[f"bdf_nfev_{label}"] = int(nfev[i])
     print(f"{label} point (log lambda_bar {log_lam[i]:.2f}): dopri5 {done} "
-          f"({time.perf_counter() - t0:.1f} s); BDF {solver_stats[i, 0]} evaluations, {solver_stats[i, 2]} LU")
+          f"({time.perf_counter() - t0:.1f} s); BDF {nfev[i]} evaluations, {nlu[i]} LU")
 torch.set_num_threads(threads)
 
 # %% [markdown]
@@ -251,7 +180,7 @@ if n <= check_max_n:
     m = min(num_check, N)
     t0 = time.perf_counter()
     z_dp = pfode.invert(gm, x_t[:m], method="dopri5", rtol=1e-9, atol=1e-11).cpu().numpy()
-    z_bdf = z_par[:m] @ Q.T + x_perp[:m] / s                         # F(x) in full coordinates
+    z_bdf = z_par[:m] @ span.basis.cpu().numpy().T + x_perp[:m] / s  # F(x) in full coordinates
     z_err = np.linalg.norm(z_bdf - z_dp, axis=1) / np.linalg.norm(z_dp, axis=1)
     log_lam_dp = (pfode.log_std_normal(torch.from_numpy(z_dp)).numpy() - log_pG[:m]) / n
     x_back, log_det_tr = pfode.log_det_jacobian(gm, torch.from_numpy(z_dp).to(dev),
@@ -289,13 +218,10 @@ else:
 # $m$ generated samples is $\chi^2_{mn}$: an exact test of the whole inversion pipeline.
 
 # %%
-gen = torch.Generator().manual_seed(seed)
-xg = gm.sample(num_control, generator=gen).cpu().numpy()                 # x ~ p_G
-xg_par = xg @ Q
-xg_perp2 = ((xg - xg_par @ Q.T) ** 2).sum(1)
-zg_par, _ = invert_many(xg_par)
-z2_gen = (zg_par * zg_par).sum(1) + xg_perp2 / s**2
-log_pG_gen = gm.log_prob(torch.from_numpy(xg).to(dev)).cpu().numpy()
+gen = run.gen
+xg = gm.sample(num_control, generator=gen).to(dev)                       # x ~ p_G
+_, z2_gen, _ = invert_span(xg)
+log_pG_gen = gm.log_prob(xg).cpu().numpy()
 log_lam_gen = (-0.5 * z2_gen - 0.5 * n * math.log(2 * math.pi) - log_pG_gen) / n
 chi2_total = z2_gen.sum()
 p_chi2 = 2 * min(stats.chi2.cdf(chi2_total, num_control * n), stats.chi2.sf(chi2_total, num_control * n))
@@ -326,29 +252,17 @@ above_beta = bounds.bernoulli_ci(int((log_lam >= math.log(beta)).sum()), N)
 inside = (z2 <= r_ball) & (log_pG <= log_gamma)
 assert (log_lam[inside] >= math.log(beta) - 1e-12).all(), "Lemma D.2 violated"
 assert lower <= above_beta.estimate + 1e-12, "Theorem 4.1 violated on the sample"
-
-
-def best_bound(z2, log_pG):
-    """max over r of 1 - delta1(gamma(r)) - delta2(r) on the sample (gamma from beta)."""
-    rs = np.concatenate([[r_ball], np.sort(z2)])
-    lg = -n * math.log(beta) - 0.5 * n * math.log(2 * math.pi) - 0.5 * rs
-    d1s = (log_pG[None, :] > lg[:, None]).mean(1)
-    d2s = (z2[None, :] > rs[:, None]).mean(1)
-    b = np.maximum(0.0, 1.0 - d1s - d2s)
-    i = int(np.argmax(b))
-    return float(b[i]), float(rs[i])
-
-
-best, r_best = best_bound(z2, log_pG)
+# the sample values of ||F(x)||^2 attain the max over all r; r_ball first, reported on a tie
+best = bounds.theorem41_best_bound(z2, log_pG, n, beta, r_candidates=np.r_[r_ball, np.sort(z2)])
 # threshold: Theorem 4.1 holds on the sample for every r (empirical union bound); 1e-12 for
 #   round-off
-assert best <= above_beta.estimate + 1e-12
+assert best.bound <= above_beta.estimate + 1e-12
 print(f"r = chi2 quantile {1 - alpha}: r/n = {r_ball / n:.3f}, log(gamma)/n = {log_gamma / n:.3f}")
 print(f"P(lambda_bar > 1) = {unstable.estimate:.3f} [{unstable.lower:.3f}, {unstable.upper:.3f}]; "
       f"P(lambda_bar >= beta = {beta}) = {above_beta.estimate:.3f}")
 print(f"delta1 = {d1.estimate:.3f} [{d1.lower:.3f}, {d1.upper:.3f}], "
       f"delta2 = {d2.estimate:.3f} [{d2.lower:.3f}, {d2.upper:.3f}], bound 1 - d1 - d2 = {lower:.3f}")
-print(f"best bound over r: {best:.3f} at r/n = {r_best / n:.2f}")
+print(f"best bound over r: {best.bound:.3f} at r/n = {best.r / n:.2f}")
 
 # %% [markdown]
 # ## Control: the uniform distribution on the cube
@@ -358,17 +272,14 @@ print(f"best bound over r: {best:.3f} at r/n = {r_best / n:.2f}")
 # `num_uniform` uniform points show what the theorem's own $q$ gives against the same $p_G$.
 
 # %%
-xu = np.random.default_rng([seed, 1]).uniform(-1.0, 1.0, size=(num_uniform, n))
-xu_par = xu @ Q
-xu_perp2 = ((xu - xu_par @ Q.T) ** 2).sum(1)
-zu_par, _ = invert_many(xu_par)
-z2_uni = (zu_par * zu_par).sum(1) + xu_perp2 / s**2
-log_pG_uni = gm.log_prob(torch.from_numpy(xu).to(dev)).cpu().numpy()
+xu = torch.from_numpy(np.random.default_rng([seed, 1]).uniform(-1.0, 1.0, size=(num_uniform, n))).to(dev)
+_, z2_uni, _ = invert_span(xu)
+log_pG_uni = gm.log_prob(xu).cpu().numpy()
 log_lam_uni = (-0.5 * z2_uni - 0.5 * n * math.log(2 * math.pi) - log_pG_uni) / n
 uni = bounds.bernoulli_ci(int((log_lam_uni > 0).sum()), num_uniform)
 d1_uni = float(np.mean(log_pG_uni > log_gamma))
 d2_uni = float(np.mean(z2_uni > r_ball))
-best_uni, _ = best_bound(z2_uni, log_pG_uni)
+best_uni = bounds.theorem41_best_bound(z2_uni, log_pG_uni, n, beta).bound
 # threshold: Theorem 4.1 holds on the sample for every r (empirical union bound); 1e-12 for
 #   round-off
 assert best_uni <= np.mean(log_lam_uni >= math.log(beta)) + 1e-12
@@ -434,7 +345,7 @@ summary = dict(
     p_beta=above_beta.estimate, p_beta_lo=above_beta.lower, p_beta_hi=above_beta.upper,
     delta1=d1.estimate, delta1_lo=d1.lower, delta1_hi=d1.upper,
     delta2=d2.estimate, delta2_lo=d2.lower, delta2_hi=d2.upper,
-    bound=lower, best_bound=best, r_best_over_n=r_best / n,
+    bound=lower, best_bound=best.bound, r_best_over_n=best.r / n,
     r_over_n=r_ball / n, log_gamma_over_n=log_gamma / n,
     loglam_q05=q[0], loglam_q25=q[1], loglam_q50=q[2], loglam_q75=q[3], loglam_q95=q[4],
     z2_over_n_median=float(np.median(z2) / n),
@@ -448,7 +359,7 @@ summary = dict(
     loglam_uniform_median=float(np.median(log_lam_uni)), z2_over_n_uniform_median=float(np.median(z2_uni) / n),
     delta1_uniform=d1_uni, delta2_uniform=d2_uni, best_bound_uniform=best_uni,
     z2_over_n_generated=float(z2_gen.mean() / n), chi2_p_generated=float(p_chi2),
-    bdf_nfev_median=float(np.median(solver_stats[:, 0])), bdf_nlu_median=float(np.median(solver_stats[:, 2])),
+    bdf_nfev_median=float(np.median(nfev)), bdf_nlu_median=float(np.median(nlu)),
     t_invert_s=t_invert, t_euler_s=t_euler, t_total_s=time.perf_counter() - t_start,
     **probe, **check)
 samples = [dict(kind="sample", n=n, index=i, image=split.test_images[split.test_source[i]],

@@ -47,14 +47,10 @@ from sklearn.datasets import load_digits
 
 import pfode
 import pfode.nb
-from pfode import exact_inversion as ei
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points_2d = min(num_points_2d, 60)
-    num_train_digits = min(num_train_digits, 150)
-    num_test_digits = min(num_test_digits, 10)
-    step_counts = [s for s in step_counts if s in (10, 50, 100)]
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points_2d=60, num_train_digits=150, num_test_digits=10,
+    step_counts=lambda v: [s for s in v if s in (10, 50, 100)]))
 
 t_start = time.time()
 
@@ -63,10 +59,10 @@ t_start = time.time()
 # the training set (the means $\mu_k$ of $p_G = \frac1K\sum_k \mathcal N(\mu_k, s^2 I)$) and the
 # held-out digits, real data that $p_G$ has never seen — the situation of the instability
 # paper's §4. Each method is listed with the velocity evaluations it spends on one
-# reconstruction; they are counted by wrapping the field.
+# reconstruction, as the solvers report it (`info["nfe"]`).
 
 # %%
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 gm2 = pfode.GaussianMixture(means=means_2d, stds=stds_2d)
 x2 = gm2.sample(num_points_2d, generator=gen)                               # (N, 2)
 
@@ -80,39 +76,18 @@ for name, (gm, x) in models.items():
     print(f"{name}: {gm}, {x.shape[0]} points")
 
 
-class Counted:
-    """The field, counting evaluated rows."""
-
-    def __init__(self, field):
-        self.field, self.rows = field, 0
-        self.n = field.n
-
-    def __call__(self, x, t):
-        self.rows += x.shape[0]
-        return self.field(x, t)
-
-
-SOLVERS = ["euler", "heun"]
-SCHEMES = {"EDICT": ("edict", {"p": edict_p}), "BDIA": ("bdia", {"gamma": bdia_gamma}),
-           "O-BELM": ("belm", {}),
-           "fixed point": ("fixed_point", {"max_iter": fp_max_iter, "on_fail": "ignore"})}
-METHODS = ["Euler (DDIM)", "Heun"] + list(SCHEMES)
+METHODS = {"Euler (DDIM)": ("euler", {}), "Heun": ("heun", {}), "EDICT": ("edict", {"p": edict_p}),
+           "BDIA": ("bdia", {"gamma": bdia_gamma}), "O-BELM": ("belm", {}),
+           "fixed point": ("fixed-point", {"max_iter": fp_max_iter, "on_fail": "ignore"})}
 
 
 def run(name, field, x, steps):
-    """One reconstruction: (E per point, inversion error per point vs z_ref, NFE per point, info)."""
-    f = Counted(field)
+    """One reconstruction: (x_rec, z_hat, NFE per point, the inversion's info)."""
+    method, options = METHODS.get(name, ("dopri5", {}))
     info = {}
-    if name in ("Euler (DDIM)", "Heun"):
-        method = SOLVERS[METHODS.index(name)]
-        x_rec, z_hat = pfode.reconstruct(f, x, method=method, steps=steps)
-    elif name == "dopri5":
-        x_rec, z_hat = pfode.reconstruct(f, x, method="dopri5")
-    else:
-        scheme, params = SCHEMES[name]
-        z_hat, aux = ei.invert(f, x, scheme=scheme, steps=steps, return_aux=True, info=info, **params)
-        x_rec = ei.generate(f, z_hat, scheme=scheme, steps=steps, aux=aux, **params)
-    return x_rec, z_hat, f.rows / x.shape[0], info
+    x_rec, z_hat = pfode.reconstruct(field, x, method=method, steps=None if method == "dopri5" else steps,
+                                     info=info, **options)
+    return x_rec, z_hat, info["nfe"], info["inversion"]
 
 
 # %% [markdown]
@@ -128,7 +103,7 @@ rows = []
 for name, (gm, x) in models.items():
     for dtype in (torch.float64, torch.float32):
         xd = x.to(dtype)
-        for method in METHODS + ["dopri5"]:
+        for method in list(METHODS) + ["dopri5"]:
             for steps in (step_counts if method != "dopri5" else [None]):
                 t0 = time.time()
                 try:
@@ -158,16 +133,16 @@ pd.set_option("display.width", 160, "display.precision", 2)
 for name in models:
     sub = res[(res.model == name) & (res.dtype == "float64")]
     print(f"--- {name}, float64: median E(x) | median ||ẑ - F(x)||")
-    print(sub.pivot(index="method", columns="steps", values="E_median").reindex(METHODS + ["dopri5"])
+    print(sub.pivot(index="method", columns="steps", values="E_median").reindex(list(METHODS) + ["dopri5"])
           .map(lambda v: f"{v:.1e}").to_string())
-    print(sub.pivot(index="method", columns="steps", values="Ez_median").reindex(METHODS + ["dopri5"])
+    print(sub.pivot(index="method", columns="steps", values="Ez_median").reindex(list(METHODS) + ["dopri5"])
           .map(lambda v: f"{v:.1e}").to_string())
     sub32 = res[(res.model == name) & (res.dtype == "float32")]
     print(f"--- {name}, float32: median E(x)")
-    print(sub32.pivot(index="method", columns="steps", values="E_median").reindex(METHODS + ["dopri5"])
+    print(sub32.pivot(index="method", columns="steps", values="E_median").reindex(list(METHODS) + ["dopri5"])
           .map(lambda v: f"{v:.1e}").to_string())
     print("velocity evaluations per reconstruction:")
-    print(sub.pivot(index="method", columns="steps", values="nfe").reindex(METHODS + ["dopri5"])
+    print(sub.pivot(index="method", columns="steps", values="nfe").reindex(list(METHODS) + ["dopri5"])
           .map(lambda v: f"{v:.0f}").to_string())
 fp = res[res.method == "fixed point"][["model", "dtype", "steps", "converged"]]
 print("fraction of points whose fixed-point inversion converged at every step:")

@@ -55,20 +55,16 @@ from sklearn.datasets import load_digits
 import pfode
 import pfode.nb
 import pfode.stats
-from pfode import exact_inversion as ei
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points_2d = min(num_points_2d, 60)
-    num_test_digits = min(num_test_digits, 10)
-    stab_points = min(stab_points, 20)
-    stab_p = [p for p in stab_p if p in (0.8, 0.93, 1.0)]
-    stab_gamma = [g for g in stab_gamma if g in (0.5, 0.9, 1.0)]
-    stab_steps = [s for s in stab_steps if s <= 200]
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points_2d=60, num_test_digits=10, stab_points=20,
+    stab_p=lambda v: [p for p in v if p in (0.8, 0.93, 1.0)],
+    stab_gamma=lambda v: [g for g in v if g in (0.5, 0.9, 1.0)],
+    stab_steps=lambda v: [s for s in v if s <= 200]))
 
 t_start = time.time()
 
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 gm2 = pfode.GaussianMixture(means=means_2d, stds=stds_2d)
 x2 = gm2.sample(num_points_2d, generator=gen)                               # (N, 2)
 digits = load_digits().data / 8.0 - 1.0                                       # (1797, 64) in [-1, 1]
@@ -134,38 +130,19 @@ for name, (gm, x) in models.items():
 # \delta,\ \hat z_{\rm aux} + \delta)$, EDICT's two sequences or the last two states of BDIA and
 # O-BELM — since both stand for the noise; $\delta = \rho\sqrt n\,u$ with $u$ the random or the
 # top direction. All perturbed copies are regenerated in one batch. Velocity evaluations are
-# counted by wrapping the field.
+# reported by the solvers (`info["nfe"]`).
 
 # %%
-class Counted:
-    def __init__(self, field):
-        self.field, self.rows, self.n = field, 0, field.n
-
-    def __call__(self, x, t):
-        self.rows += x.shape[0]
-        return self.field(x, t)
+METHODS = {"Euler (DDIM)": ("euler", {}), "Heun": ("heun", {}), "dopri5": ("dopri5", {}),
+           "EDICT": ("edict", {"p": edict_p}), "BDIA": ("bdia", {"gamma": bdia_gamma}),
+           "O-BELM": ("belm", {}), "fixed point": ("fixed-point", {"on_fail": "ignore"})}
 
 
-SCHEMES = {"EDICT": ("edict", {"p": edict_p}), "BDIA": ("bdia", {"gamma": bdia_gamma}),
-           "O-BELM": ("belm", {}),
-           "fixed point": ("fixed_point", {"on_fail": "ignore"})}
-SOLVERS = {"Euler (DDIM)": "euler", "Heun": "heun", "dopri5": "dopri5"}
-METHODS = list(SOLVERS) + list(SCHEMES)
-
-
-def invert_and_map(method, field, x, steps):
-    """(z_hat, aux, Ĝ(z, aux) callable, counted field, info)."""
-    f = Counted(field)
-    info = {}
-    if method in SOLVERS:
-        m = SOLVERS[method]
-        kw = {} if m == "dopri5" else {"steps": steps}
-        z_hat = pfode.invert(f, x, method=m, **kw)
-        return z_hat, None, (lambda z, aux: pfode.generate(f, z, method=m, **kw)), f, info
-    scheme, params = SCHEMES[method]
-    z_hat, aux = ei.invert(f, x, scheme=scheme, steps=steps, return_aux=True, info=info, **params)
-    return z_hat, aux, (lambda z, aux: ei.generate(f, z, scheme=scheme, steps=steps, aux=aux,
-                                                   **params)), f, info
+def flow_maps(name, field, steps):
+    """(F̂, Ĝ) of a method as pfode flow maps; Ĝ(z, aux) takes the coupled schemes' second state."""
+    method, options = METHODS[name]
+    kw = dict(method=method, steps=None if method == "dopri5" else steps, **options)
+    return pfode.inversion_map(field, **kw), pfode.generation_map(field, **kw)
 
 
 rows, amp = [], []
@@ -176,14 +153,14 @@ for name, (gm, x) in models.items():
         for N in (amp_steps if method != "dopri5" else [0]):
             t0 = time.time()
             try:
-                z_hat, aux, Ghat, f, info = invert_and_map(method, gm, x, N)
+                Fhat, Ghat = flow_maps(method, gm, N)
+                info, info_gen = {}, {}
+                z_hat = Fhat(x, info=info)
             except FloatingPointError as exc:
                 print(f"{name}, {method}, {N} steps: {exc}")
                 continue
-            nfe_inv = f.rows / B
-            f.rows = 0
-            x_rec = Ghat(z_hat, aux)
-            nfe_gen = f.rows / B
+            aux = info.get("aux")
+            x_rec = Ghat(z_hat, aux, info=info_gen)
             deltas = [rho * n**0.5 * tr[d] for d in ("u_rand", "u_top") for rho in rel_sizes]
             zz = torch.cat([z_hat] + [z_hat + d for d in deltas])
             aa = None if aux is None else torch.cat([aux] + [aux + d for d in deltas])
@@ -195,7 +172,7 @@ for name, (gm, x) in models.items():
                     amp.append(dict(model=name, method=method, steps=N, direction=d, rho=rho,
                                     point=b, kappa=float(kappa[k, b]), lam=float(lam[b]),
                                     resolved=bool(tr["resolved"][b])))
-            rows.append(dict(model=name, method=method, steps=N, nfe=nfe_inv + nfe_gen,
+            rows.append(dict(model=name, method=method, steps=N, nfe=info["nfe"] + info_gen["nfe"],
                              E=float(np.median((x_rec - x).norm(dim=1).numpy())),
                              Ez=float(np.median((z_hat - tr["z"]).norm(dim=1).numpy())),
                              converged=float(info["converged"].double().mean())
@@ -315,8 +292,10 @@ for scheme, pname, values in (("edict", "p", stab_p), ("bdia", "gamma", stab_gam
         for N in stab_steps:
             for dtype in (torch.float64, torch.float32):
                 try:
-                    x_rec, z_hat, aux = ei.reconstruct(gm2, xs.to(dtype), scheme=scheme, steps=N,
-                                                       return_aux=True, **{pname: val})
+                    info = {}
+                    x_rec, z_hat = pfode.reconstruct(gm2, xs.to(dtype), method=scheme, steps=N,
+                                                     info=info, **{pname: val})
+                    aux = info["inversion"]["aux"]
                     E = float((x_rec.double() - xs).norm(dim=1).max())
                     Ez = float(np.median((z_hat.double() - zs).norm(dim=1).numpy()))
                     D = float(np.median((z_hat - aux).double().norm(dim=1).numpy()))

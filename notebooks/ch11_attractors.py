@@ -51,11 +51,8 @@ import pfode
 import pfode.nb
 from pfode import sde
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num = min(num, 1500)
-    steps = min(steps, 400)
-    null_reps = min(null_reps, 10)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num=1500, steps=400, null_reps=10))
 
 dt = torch.float64
 mu_t = torch.tensor(mu, dtype=dt)

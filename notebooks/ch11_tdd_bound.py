@@ -49,13 +49,11 @@ import pfode
 import pfode.nb
 from pfode import bounds, sde
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    paths = min(paths, 100)
-    kinds = kinds[::3] if len(kinds) > 2 else kinds
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    paths=100, kinds=lambda v: v[::3] if len(v) > 2 else v))
 
 dt = torch.float64
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 centers = torch.randn(3, d, generator=gen, dtype=dt)
 prior = sde.Mixture(centers, prior_std ** 2)
 x0 = prior.sample(num_pairs, gen)                                           # (P, d)

@@ -50,14 +50,8 @@ import pfode
 import pfode.nb
 from pfode import sde
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_meas = min(num_meas, 24)
-    seeds = min(seeds, 2)
-    sde_steps = min(sde_steps, 200)
-    ode_steps = min(ode_steps, 100)
-    num_check = min(num_check, 200)
-    jvp_points = min(jvp_points, 4)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_meas=24, seeds=2, sde_steps=200, ode_steps=100, num_check=200, jvp_points=4))
 
 dt = torch.float64
 A_t = torch.tensor(A, dtype=dt)
@@ -71,7 +65,7 @@ families = {
     "D3GM": sde.D3GM(sched, lam=lam, tau=tau),
 }
 t_start = {name: (p.T - eps_bridge if isinstance(p, sde.Bridge) else p.T) for name, p in families.items()}
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 x0 = prior.sample(num_meas, gen)
 y = x0 @ A_t.T + sigma_y * torch.randn(num_meas, 2, generator=gen, dtype=dt)
 print(sched, f"{num_meas} measurements x {seeds} paths")

@@ -63,18 +63,13 @@ import pfode
 import pfode.nb
 from pfode import sde
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_prior = min(num_prior, 120)
-    num_test = min(num_test, 6)
-    steps = min(steps, 40)
-    rain_stats = min(rain_stats, 4000)
-    taus = taus[::2]
-    kinds = kinds[::3]
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_prior=120, num_test=6, steps=40, rain_stats=4000, taus=lambda v: v[::2],
+    kinds=lambda v: v[::3]))
 
 clock = time.perf_counter()
 dt = torch.float64
-rng = np.random.default_rng(seed)
+rng = run.rng
 digits = load_digits()
 X = digits.data / 16.0
 lab = digits.target

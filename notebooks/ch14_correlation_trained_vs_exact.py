@@ -43,7 +43,6 @@ image_dir = ""              # with pipeline_path: a folder of images (e.g. 100 C
 image_size = 512            # with pipeline_path: centre crop resized to this side
 
 # %%
-import json
 import os
 import time
 from pathlib import Path
@@ -58,12 +57,11 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_images, steps, num_directions, n_boot = min(num_images, 12), min(steps, 8), 1, 200
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_images=12, steps=8, num_directions=1, n_boot=200))
 
 t_start = time.time()
-rng_seed = torch.Generator().manual_seed(seed)
+rng_seed = run.gen
 
 # %% [markdown]
 # ## Data and the two fields
@@ -105,19 +103,11 @@ if pipeline_path:
     print(f"{pf}: {num_images} images of {image_dir}, {steps} steps")
 else:
     model_path = pfode.nb.repo_root() / model_path      # an absolute path is kept as it is
-    info = json.loads((model_path / "training_log.json").read_text())
-    d = info["data"]
-    r = d["r"]
-    split = pfode.data.patch_split(r, d["num_train"], max(d["num_test"], num_images), crop=d["crop"],
-                                   seed=d["data_seed"], train_images=d["train_images"],
-                                   test_images=d["test_images"])
-
-    def to_chw(flat):   # pfode.data order (r, r, 3) -> the model's (3, r, r), flattened
-        return torch.tensor(flat.reshape(-1, r, r, 3).transpose(0, 3, 1, 2).reshape(len(flat), -1))
-
-    train = to_chw(split.train)                                              # (K, n) float64
+    split = pfode.data.trained_model_split(model_path, min_test=num_images)
+    r = split.r
+    train = torch.tensor(pfode.data.to_chw(split.train))                     # (K, n) float64
     pick = np.random.default_rng(seed).choice(len(split.test), num_images, replace=False)
-    x = to_chw(split.test[pick])                                             # (N, n) held out
+    x = torch.tensor(pfode.data.to_chw(split.test[pick]))                    # (N, n) held out
     ts = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)            # uniform, no shift
     trained = dfl.DiffusersField(dfl.load_transformer(model_path))
     exact = pfode.GaussianMixture(means=train, stds=gm_std)
@@ -125,7 +115,7 @@ else:
     models["trained MMDiT"] = dict(field=trained, x=x, pixels=x, ts=ts, decode=ident,
                                   shape=(3, r, r))
     models["exact mixture"] = dict(field=exact, x=x, pixels=x, ts=ts, decode=ident, shape=(3, r, r))
-    print(f"trained: {trained} ({info['steps']} steps, held-out loss {info['loss_final_heldout']:.3f})")
+    print(f"trained: {trained} ({split.log['steps']} steps, held-out loss {split.log['loss_final_heldout']:.3f})")
     print(f"exact: mixture of {exact.K} Gaussian neighbours, std {gm_std}, n = {exact.n}")
     print(f"{num_images} held-out patches from {split.test_images}; {steps} steps per direction")
 
@@ -256,35 +246,20 @@ plt.show()
 
 # %% mystnb={"figure": {"caption": "The worst reconstructions with Euler. For each field, the held-out patches with the largest reconstruction error: the original patch, the inverted noise $\\hat z$ (shown clipped to $[-2.5, 2.5]$), the Euler reconstruction and the Heun reconstruction from the same field.", "name": "fig-ch14-gallery"}}
 num_show = 4
-
-
-def show(a):
-    """(n,) flattened (3, h, w) in [-1, 1] (or noise) -> (h, w, 3) in [0, 1]."""
-    a = torch.as_tensor(a).float()
-    c = int(round((a.numel() / 3) ** 0.5))
-    return ((a.reshape(3, c, c).clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-
-
-def show_noise(z, shape):
-    """Inverted noise: its first three channels, scaled by 1/2.5."""
-    return show(z.reshape(shape)[:3].flatten() / 2.5)
-
-
 rows = []
 for name in names:
     res = results[name, "euler" if "euler" in methods else methods[0]]
     for i in np.argsort(res["err"])[::-1][:num_show]:
         pix = models[name]["pixels"][i].flatten()
         recs = [models[name]["decode"](results[name, mt]["x_rec"][i:i + 1])[0].flatten() for mt in methods]
-        noise_img = show_noise(res["z_hat"][i].cpu(), models[name]["shape"])
-        rows.append((name, res["err"][i], [show(pix), noise_img] + [show(rc) for rc in recs]))
+        noise = res["z_hat"][i].cpu().reshape(models[name]["shape"])[:3].flatten() / 2.5   # 3 channels
+        rows.append((name, res["err"][i], [pix, noise] + recs))
 cols = ["original", "inverted noise"] + [f"{mt} reconstruction" for mt in methods]
 fig, axs = plt.subplots(len(rows), len(cols), figsize=(1.7 * len(cols), 1.7 * len(rows)),
                         squeeze=False, constrained_layout=True)
 for k, (name, e, ims) in enumerate(rows):
     for j, im in enumerate(ims):
-        axs[k, j].imshow(im, interpolation="nearest")
-        axs[k, j].set_xticks([]), axs[k, j].set_yticks([])
+        pfode.data.show(im, axs[k, j], layout="chw")              # flattened (3, h, w)
         if k == 0:
             axs[k, j].set_title(cols[j], fontsize=9)
     axs[k, 0].set_ylabel(f"{name}\nE = {e:.2f}", fontsize=8)

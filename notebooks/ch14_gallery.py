@@ -36,7 +36,6 @@ seed = 0
 n_boot = 2000
 
 # %%
-import json
 import time
 
 import matplotlib.pyplot as plt
@@ -51,12 +50,11 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    images, size, steps, n_boot, num_worst = images[:2], min(size, 32), min(steps, 10), 200, min(num_worst, 3)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    images=lambda v: v[:2], size=32, steps=10, n_boot=200, num_worst=3))
 
 t_start = time.time()
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 assert size % 8 == 0, "size must be a multiple of the patch side 8"
 
 # %% [markdown]
@@ -100,11 +98,7 @@ x = torch.cat([to_tiles(pics[name]) for name in images])        # (num_images * 
 np.testing.assert_array_equal(from_tiles(to_tiles(pics[images[0]])), pics[images[0]])
 
 model_path = pfode.nb.repo_root() / model_path
-info = json.loads((model_path / "training_log.json").read_text())
-d = info["data"]
-split = pfode.data.patch_split(d["r"], d["num_train"], 1, crop=d["crop"], seed=d["data_seed"],
-                               train_images=d["train_images"], test_images=d["test_images"])
-train = torch.tensor(split.train.reshape(-1, R, R, 3).transpose(0, 3, 1, 2).reshape(len(split.train), -1))
+train = torch.tensor(pfode.data.to_chw(pfode.data.trained_model_split(model_path).train))   # (K, 3 R^2)
 fields = {"trained MMDiT": dfl.DiffusersField(dfl.load_transformer(model_path)),
           "exact mixture": pfode.GaussianMixture(means=train, stds=gm_std)}
 ts = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
@@ -155,25 +149,19 @@ print("kappa, library vs separate solves:", np.round(k_lib, 4), np.round(k_man, 
 np.testing.assert_allclose(k_lib, k_man, rtol=1e-3)
 
 # %% mystnb={"figure": {"caption": "Whole photographs (left), the inverted noise $\\hat z=\\hat F(x)$ of every $8\\times 8$ tile (clipped to $[-2.5, 2.5]$), and the regenerated image $\\hat G(\\hat z)$, for the trained MMDiT and for the exact mixture of Gaussian neighbours of its training set (Euler for both directions). The exact field's failures show as wrong tiles (each tile regenerates to a training patch); the trained field's errors are small and are mapped in the next figure.", "name": "fig-ch14-photo-gallery"}}
-def show(img):
-    return (np.clip(img, -1, 1) + 1) / 2
-
-
 cols = ["original"] + [f"{nm}: {lbl}" for nm in fields for lbl in ("inverted noise", "reconstruction")]
 n = g * g
 fig, axs = plt.subplots(len(images), len(cols), figsize=(2.1 * len(cols), 2.2 * len(images)),
                         squeeze=False, constrained_layout=True)
 for i, im_name in enumerate(images):
     sl = slice(i * n, (i + 1) * n)
-    panels = [show(pics[im_name])]
+    panels = [pics[im_name]]
     for nm in fields:
-        panels += [show(from_tiles(res[nm]["z"][sl]) / 2.5), show(from_tiles(res[nm]["rec"][sl]))]
-    for j, p in enumerate(panels):
-        axs[i, j].imshow(p, interpolation="nearest")
-        axs[i, j].set_xticks([]), axs[i, j].set_yticks([])
-        if i == 0:
-            axs[i, j].set_title(cols[j], fontsize=8)
+        panels += [from_tiles(res[nm]["z"][sl]) / 2.5, from_tiles(res[nm]["rec"][sl])]
+    pfode.data.show(np.stack(panels), axs[i])                   # (len(cols), size, size, 3)
     axs[i, 0].set_ylabel(im_name, fontsize=9)
+for j, c in enumerate(cols):
+    axs[0, j].set_title(c, fontsize=8)
 pfode.nb.savefig(fig, "ch14_photo_gallery")
 plt.show()
 
@@ -208,7 +196,7 @@ norms = {(nm, q): LogNorm(vmin=res[nm][q].min(), vmax=res[nm][q].max()) for nm i
 ims = {}
 for i, im_name in enumerate(images):
     sl = slice(i * n, (i + 1) * n)
-    axs[i, 0].imshow(show(pics[im_name]), interpolation="nearest", extent=(0, g, g, 0))
+    axs[i, 0].imshow(pfode.data.show(pics[im_name]), interpolation="nearest", extent=(0, g, g, 0))
     j = 1
     for nm in fields:
         for q, cmap in (("err", "magma"), ("kappa", "viridis")):
@@ -241,11 +229,7 @@ for f_i, nm in enumerate(fields):
     rank[np.argsort(kap)[::-1]] = np.arange(1, len(kap) + 1)
     axs = sub[2 * f_i].subplots(num_worst, 3)
     for k, t in enumerate(worst):
-        tiles = [x[t], res[nm]["z"][t] / 2.5, res[nm]["rec"][t]]
-        for j, tile in enumerate(tiles):
-            im = tile.numpy().reshape(3, R, R).transpose(1, 2, 0)
-            axs[k, j].imshow(show(im), interpolation="nearest")
-            axs[k, j].set_xticks([]), axs[k, j].set_yticks([])
+        pfode.data.show(torch.stack([x[t], res[nm]["z"][t] / 2.5, res[nm]["rec"][t]]), axs[k], layout="chw")
         axs[k, 0].set_ylabel(f"E={err[t]:.2f}\nκ={kap[t]:.2g}\n(κ rank {rank[t]})", fontsize=7)
         if k == 0:
             for j, c in enumerate(("original", "noise", "recon.")):

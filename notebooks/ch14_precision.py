@@ -32,7 +32,6 @@ perturb_std = 1e-3          # perturbation of the inverted noise for kappa (the 
 seed = 0
 
 # %%
-import json
 import time
 
 import matplotlib.pyplot as plt
@@ -45,9 +44,8 @@ import pfode.data
 import pfode.nb
 from pfode import diffusers_field as dfl
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_images, steps_list = min(num_images, 8), [s for s in steps_list if s <= 50][:3]
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_images=8, steps_list=lambda v: [s for s in v if s <= 50][:3]))
 
 t_start = time.time()
 steps_list = sorted(steps_list)
@@ -57,20 +55,10 @@ steps_list = sorted(steps_list)
 
 # %%
 model_path = pfode.nb.repo_root() / model_path
-info = json.loads((model_path / "training_log.json").read_text())
-d = info["data"]
-r = d["r"]
-split = pfode.data.patch_split(r, d["num_train"], max(d["num_test"], num_images), crop=d["crop"],
-                               seed=d["data_seed"], train_images=d["train_images"],
-                               test_images=d["test_images"])
-
-
-def to_chw(flat):   # pfode.data order (r, r, 3) -> the model's (3, r, r), flattened
-    return torch.tensor(flat.reshape(-1, r, r, 3).transpose(0, 3, 1, 2).reshape(len(flat), -1))
-
-
-train = to_chw(split.train)
-x64 = to_chw(split.test[np.random.default_rng(seed).choice(len(split.test), num_images, replace=False)])
+split = pfode.data.trained_model_split(model_path, min_test=num_images)
+train = torch.tensor(pfode.data.to_chw(split.train))                         # (K, n) float64
+pick = np.random.default_rng(seed).choice(len(split.test), num_images, replace=False)
+x64 = torch.tensor(pfode.data.to_chw(split.test[pick]))                      # (N, n) held out
 dtypes = {"float32": torch.float32, "float64": torch.float64}
 fields = {
     "trained MMDiT": {k: dfl.DiffusersField(dfl.load_transformer(model_path, dtype=dt)) for k, dt in dtypes.items()},

@@ -56,11 +56,10 @@ import pfode.data
 import pfode.nb
 from pfode.diffusers_field import DiffusersField
 
-run = pfode.nb.start(globals(), threads=threads)   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_train, num_test = min(num_train, 512), min(num_test, 64)
-    train_steps, max_minutes, warmup = min(train_steps, 30), 1.0, 5
-    out_dir = tempfile.mkdtemp(prefix="mmdit-smoke-")   # never overwrite the committed weights
+run = pfode.nb.setup(globals(), threads=threads, smoke=dict(   # smoke mode: caps and overrides
+    num_train=512, num_test=64, train_steps=30, max_minutes=1.0, warmup=5,
+    out_dir=lambda _: tempfile.mkdtemp(prefix="mmdit-smoke-"),   # never overwrite the committed weights
+))
 out_dir = str(pfode.nb.repo_root() / out_dir)
 os.makedirs(out_dir, exist_ok=True)
 
@@ -69,15 +68,10 @@ from diffusers import SD3Transformer2DModel  # noqa: E402
 
 torch.manual_seed(seed)
 
-
-def to_chw(flat):
-    """pfode.data order (r, r, 3) -> the model's (3, r, r), flattened."""
-    return np.ascontiguousarray(flat.reshape(-1, r, r, 3).transpose(0, 3, 1, 2).reshape(len(flat), -1))
-
-
-split = pfode.data.patch_split(r, num_train, num_test, crop=crop, seed=data_seed)
-x_train = torch.tensor(to_chw(split.train), dtype=torch.float32)      # (num_train, 3 r^2)
-x_test = torch.tensor(to_chw(split.test), dtype=torch.float32)
+split = pfode.data.trained_model_split(dict(r=r, crop=crop, num_train=num_train, num_test=num_test,
+                                            data_seed=data_seed))      # recorded in the training log
+x_train = torch.tensor(pfode.data.to_chw(split.train), dtype=torch.float32)   # (num_train, 3 r^2)
+x_test = torch.tensor(pfode.data.to_chw(split.test), dtype=torch.float32)
 print(f"train: {tuple(x_train.shape)} from {split.train_images}; "
       f"held out: {tuple(x_test.shape)} from {split.test_images}")
 
@@ -136,7 +130,7 @@ print(f"held-out loss at initialisation: {loss_init:.4f}")
 opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
 sched = torch.optim.lr_scheduler.LambdaLR(
     opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, train_steps) / train_steps)))
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 losses, evals = [], []
 t_start = time.time()
 model.train()
@@ -197,7 +191,7 @@ print(f"sample pixel range [{samples.min():.2f}, {samples.max():.2f}], "
 
 
 def tile(flat, rows=8):
-    imgs = ((flat.reshape(-1, 3, r, r).clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    imgs = pfode.data.show(flat, layout="chw")                    # (B, r, r, 3) in [0, 1]
     cols = len(imgs) // rows
     pad = np.ones((rows, cols, r + 1, r + 1, 3))
     pad[:, :, :r, :r] = imgs[:rows * cols].reshape(rows, cols, r, r, 3)
@@ -224,9 +218,7 @@ ema.save_pretrained(out_dir)
 log = dict(steps=steps_done, batch=batch, minutes=round(minutes, 2), threads=torch.get_num_threads(),
            device="cpu", torch=torch.__version__, num_params=num_params, lr=lr, warmup=warmup,
            ema_decay=ema_decay, seed=seed, loss_init=loss_init, loss_final_heldout=loss_final,
-           loss_final_train_mean=float(np.mean(losses[-100:])), evals=evals,
-           data=dict(r=r, crop=crop, num_train=num_train, num_test=num_test, data_seed=data_seed,
-                     train_images=list(split.train_images), test_images=list(split.test_images)))
+           loss_final_train_mean=float(np.mean(losses[-100:])), evals=evals, data=split.spec)
 with open(os.path.join(out_dir, "training_log.json"), "w") as f:
     json.dump(log, f, indent=1)
 size_mb = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 2**20

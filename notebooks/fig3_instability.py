@@ -54,21 +54,17 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    grid_half = min(grid_half, 20)
-    scipy_rows = scipy_rows[:2]   # instability_fd needs a uniform grid of >= 2 rows
-    order_rows = min(order_rows, 8)
-    line_points = min(line_points, 80)
-    eps_ladder = [e for e in eps_ladder if e >= 1e-5]
-    disc_points = min(disc_points, 800)
-    boundary_points = min(boundary_points, 120)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    grid_half=20,
+    scipy_rows=lambda v: v[:2],   # instability_fd needs a uniform grid of >= 2 rows
+    order_rows=8, line_points=80, eps_ladder=lambda v: [e for e in v if e >= 1e-5],
+    disc_points=800, boundary_points=120))
 
 T0 = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 solver = dict(method=method, rtol=rtol, atol=atol)
 G = pfode.generation_map(gm, **solver)
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 
 # An exactly symmetric grid: x_k = k h, so z_x = 0 is a grid point and x_{-k} = -x_k.
 h = half_width / grid_half

@@ -45,16 +45,13 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    grid_half = min(grid_half, 20)
-    axis_ys = axis_ys[1:2]
-    mc_samples = min(mc_samples, 600)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    grid_half=20, axis_ys=lambda v: v[1:2], mc_samples=600))
 
 T0 = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 G = pfode.generation_map(gm, method=method, rtol=rtol, atol=atol)
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 h = half_width / grid_half
 # an exactly symmetric grid x_k = k h: the separatrix z_x = 0 is a column of the grid
 xc = torch.arange(-grid_half, grid_half + 1, dtype=torch.float64) * h         # (N,)

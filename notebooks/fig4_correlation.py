@@ -51,17 +51,13 @@ from matplotlib.colors import LogNorm
 import pfode
 import pfode.nb  # the notebook helpers (smoke mode, savefig)
 
-run = pfode.nb.start(globals())   # checks injected parameters, sets threads
-if pfode.nb.smoke():
-    num_points = min(num_points, 150)
-    n_resamples = min(n_resamples, 500)
-    density_grid = min(density_grid, 81)
-    exact_rtol = max(exact_rtol, 1e-7)
+run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
+    num_points=150, n_resamples=500, density_grid=81, exact_rtol=lambda v: max(v, 1e-7)))
 
 tic = time.perf_counter()
 gm = pfode.GaussianMixture(means=means, stds=stds)
 n = gm.n
-gen = torch.Generator().manual_seed(seed)
+gen = run.gen
 lo, hi = box
 x = lo + (hi - lo) * torch.rand(num_points, n, generator=gen, dtype=torch.float64)   # (B, n)
 dirs = torch.randn(num_directions, num_points, n, generator=gen, dtype=torch.float64)

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pfode
-from pfode import bounds, data, exact_inversion as ei, record, sde, stats
+from pfode import bounds, data, record, sde, stats
 
 F64 = torch.float64
 LIMIT = 20          # seconds; every valid call below takes well under one
@@ -247,7 +247,7 @@ def bad_path(draw, valid=None):
     return "type", draw(st.sampled_from([3, 2.5, ["metrics.json"]]))
 
 
-ALL_NAMES = set(pfode.METHODS) | set(ei.SCHEMES) | set(sde.KINDS) | {"x", "y", "exact", "hutchinson",
+ALL_NAMES = set(pfode.METHODS) | set(sde.KINDS) | {"x", "y", "exact", "hutchinson",
                                                                      "invert", "generate", "pearson",
                                                                      "spearman", "BCa", "percentile",
                                                                      "warn", "raise", "ignore"}
@@ -334,10 +334,10 @@ CASES = [
          {"field": gm2(), "x": X(), "t": 0.5}, {"field": "field", "x": "batch", "t": "time"}, _field_names("field")),
     Case("divergence", lambda x, t, trace: pfode.divergence(gm2(), x, t, trace=trace),
          {"x": X(), "t": 0.5, "trace": "exact"}, {"x": "batch", "t": "time", "trace": "choice"}),
-    Case("log_det_jacobian", lambda z, steps, trace, generator: pfode.log_det_jacobian(
-        gm2(), z, method="rk4", steps=steps, trace=trace, generator=generator),
-         {"z": X(), "steps": 4, "trace": "hutchinson", "generator": None},
-         {"z": "batch", "steps": "count", "trace": "choice", "generator": "generator"}),
+    Case("log_det_jacobian", lambda z, direction, steps, trace, generator: pfode.log_det_jacobian(
+        gm2(), z, direction=direction, method="rk4", steps=steps, trace=trace, generator=generator),
+         {"z": X(), "direction": "invert", "steps": 4, "trace": "hutchinson", "generator": None},
+         {"z": "batch", "direction": "choice", "steps": "count", "trace": "choice", "generator": "generator"}),
     Case("log_std_normal", lambda z: pfode.log_std_normal(z), {"z": X()}, {"z": "batchn"}),
     Case("log_det_from_density", lambda z, x: pfode.log_det_from_density(gm2(), z, x),
          {"z": X(), "x": X(seed=6)}, {"z": "batch", "x": "batch"}),
@@ -349,22 +349,30 @@ CASES = [
          {"map_fn": lambda q: 2 * q, "axis": "x"}, {"map_fn": "map", "axis": "choice"}, {"map_fn": "map_fn"}),
     Case("path_constants", lambda x, steps, direction: pfode.path_constants(gm2(), x, steps=steps, direction=direction),
          {"x": X(), "steps": 3, "direction": "invert"}, {"x": "batch", "steps": "count", "direction": "choice"}),
+    Case("SpanReduction.split", lambda x: gm2().span_reduction().split(x), {"x": X()}, {"x": "batch"}),
+    Case("SpanReduction.perp_flow", lambda t0: gm2().span_reduction().perp_flow(X(), t0, 1.0), {"t0": 0.0},
+         {"t0": "time"}),
+    Case("default_steps", lambda method: pfode.default_steps(method), {"method": "rk4"}, {"method": "choice"}),
     Case("default_tolerances", lambda dtype: pfode.default_tolerances(dtype), {"dtype": torch.float64},
          {"dtype": "dtype"}),
     # exactly invertible samplers
-    Case("exact_inversion.generate", lambda field, z, scheme, steps: ei.generate(field, z, scheme=scheme, steps=steps),
-         {"field": gm2(), "z": X(), "scheme": "edict", "steps": 5},
-         {"field": "field", "z": "batch", "scheme": "choice", "steps": "count"}, _field_names("field")),
-    Case("exact_inversion.invert", lambda field, x, scheme, steps: ei.invert(field, x, scheme=scheme, steps=steps),
-         {"field": gm2(), "x": X(), "scheme": "bdia", "steps": 5},
-         {"field": "field", "x": "batch", "scheme": "choice", "steps": "count"}, _field_names("field")),
-    Case("exact_inversion fixed point", lambda max_iter, tol: ei.invert(gm2(), X(), scheme="fixed_point",
-                                                                        steps=5, max_iter=max_iter, tol=tol),
+    Case("generate edict", lambda field, z, method, steps: pfode.generate(field, z, method=method, steps=steps),
+         {"field": gm2(), "z": X(), "method": "edict", "steps": 5},
+         {"field": "field", "z": "batch", "method": "choice", "steps": "count"}, _field_names("field")),
+    Case("invert bdia", lambda field, x, method, steps: pfode.invert(field, x, method=method, steps=steps),
+         {"field": gm2(), "x": X(), "method": "bdia", "steps": 5},
+         {"field": "field", "x": "batch", "method": "choice", "steps": "count"}, _field_names("field")),
+    Case("invert fixed point", lambda max_iter, tol: pfode.invert(gm2(), X(), method="fixed-point",
+                                                                  steps=5, max_iter=max_iter, tol=tol),
          {"max_iter": 50, "tol": 1e-10}, {"max_iter": "count", "tol": "positive"}),
-    Case("exact_inversion.reconstruct", lambda x, scheme: ei.reconstruct(gm2(), x, scheme=scheme, steps=4),
-         {"x": X(), "scheme": "belm"}, {"x": "batch", "scheme": "choice"}),
-    Case("exact_inversion edict p", lambda p: ei.generate(gm2(), X(), scheme="edict", steps=3, p=p),
+    Case("reconstruct belm", lambda x, method: pfode.reconstruct(gm2(), x, method=method, steps=4),
+         {"x": X(), "method": "belm"}, {"x": "batch", "method": "choice"}),
+    Case("generate edict p", lambda p: pfode.generate(gm2(), X(), method="edict", steps=3, p=p),
          {"p": 0.9}, {"p": "fraction"}),
+    Case("generate scipy-bdf", lambda field, x, workers, max_nfe: pfode.invert(
+        field, x, method="scipy-bdf", workers=workers, max_nfe=max_nfe),
+         {"field": gm2(), "x": X(), "workers": 1, "max_nfe": 100000},
+         {"field": "field", "x": "batch", "workers": "count", "max_nfe": "count"}, _field_names("field")),
     # SDE families
     Case("ThetaSchedule", lambda kind, scale, T: sde.ThetaSchedule(kind, scale, T),
          {"kind": "linear", "scale": 2.0, "T": 1.0}, {"kind": "choice", "scale": "positive", "T": "positive"}),
@@ -497,6 +505,7 @@ def test_the_registry_covers_the_public_api():
     public = {k for k in pfode.__all__} if hasattr(pfode, "__all__") else {
         k for k, v in vars(pfode).items() if callable(v) and not k.startswith("_")
         and getattr(v, "__module__", "").startswith("pfode")}
-    exempt = {"FlowMap", "inversion_map"}           # FlowMap.jvp / generation_map cover them
+    exempt = {"FlowMap", "inversion_map",           # FlowMap.jvp / generation_map cover them
+              "BudgetExceeded"}                     # an exception class, raised, not called
     missing = sorted(public - covered - exempt)
     assert not missing, f"public functions without a bad-input case: {missing}"

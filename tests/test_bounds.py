@@ -312,6 +312,57 @@ def test_delta_mc_estimates():
     assert lo <= B.chi2_tail(n, r) <= hi
 
 
+def _theorem41_sample(seed=5, N=80, n=4):
+    """A sample (z2, log p_G) with ties, a diverged solve (+inf) and p_G = 0 (-inf)."""
+    rng = np.random.default_rng(seed)
+    z2 = np.round(rng.chisquare(n, N), 1)                 # rounding makes ties
+    lp = np.round(rng.uniform(-20.0, 0.0, N), 1)
+    z2[0], lp[1] = np.inf, -np.inf
+    return z2, lp, n
+
+
+def _bound_at(z2, lp, n, beta, r):
+    """Theorem 4.1 on the sample at one radius, from the single-r functions."""
+    lg = n * (-0.5 * math.log(2 * math.pi) - r / (2 * n) - math.log(beta))
+    assert B.log_beta(n, r, lg) == pytest.approx(math.log(beta), abs=1e-12)
+    return float(B.probability_lower_bound(B.delta1_mc(lp, lg).estimate, B.delta2_mc(z2, r).estimate))
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_theorem41_best_bound_against_brute_force_over_r(beta):
+    z2, lp, n = _theorem41_sample()
+    best = B.theorem41_best_bound(z2, lp, n, beta)
+    finite = z2[np.isfinite(z2) & (z2 > 0)]
+    grid = np.unique(np.concatenate([np.geomspace(1e-3, 1e3, 1500), finite, np.nextafter(finite, 0)]))
+    brute = np.array([_bound_at(z2, lp, n, beta, r) for r in grid])
+    # threshold: the same counts in the same float operations, so equal up to the last bit
+    assert best.bound == pytest.approx(brute.max(), abs=1e-15)        # the max over all r
+    assert np.all(best.bound >= brute - 1e-15)                        # never below any single r
+    assert _bound_at(z2, lp, n, beta, best.r) == pytest.approx(best.bound, abs=1e-15)
+    assert best.r == np.min(grid[brute == brute.max()])               # ties: the smallest r
+    assert B.log_beta(n, best.r, best.log_gamma) == pytest.approx(math.log(beta), abs=1e-12)
+    assert best.delta1 == B.delta1_mc(lp, best.log_gamma).estimate
+    assert best.delta2 == B.delta2_mc(z2, best.r).estimate
+    # Lemma D.2 plus the union bound on the empirical distribution: the bound holds on the
+    # sample itself, at the best r too
+    log_lam = (-0.5 * z2 - 0.5 * n * math.log(2 * math.pi) - lp) / n
+    # threshold: exact counting; 1e-12 for round-off in log lambda_bar
+    assert best.bound <= np.mean(log_lam >= math.log(beta) - 1e-12) + 1e-12
+    if beta == 1.0:
+        assert best.bound > 0.3                                       # the sample is not trivial
+
+
+def test_theorem41_best_bound_given_candidates_and_ties():
+    z2, lp, n = _theorem41_sample()
+    cands = np.array([0.1, 50.0, 5.0, 7.3, 3.0])
+    best = B.theorem41_best_bound(z2, lp, n, 1.0, r_candidates=cands)
+    vals = np.array([_bound_at(z2, lp, n, 1.0, r) for r in cands])
+    assert best.bound == vals.max() and best.r == cands[np.argmax(vals)]
+    # bound 0 at every candidate: the first one is reported
+    zero = B.theorem41_best_bound(np.full(5, 100.0), np.zeros(5), 3, 1.0, r_candidates=[2.0, 1.0])
+    assert zero.bound == 0.0 and zero.r == 2.0 and zero.delta2 == 1.0
+
+
 # --------------------------------------------------------------------------- Theorem 4.3
 
 
@@ -393,6 +444,14 @@ def test_delta1_steiner_bound():
         (B.delta2_mc, ([-1.0, 2.0], 1.0), "sq_norms"),
         (B.delta2_mc, ([], 1.0), "sq_norms"),
         (B.delta2_mc, ([1.0], 0.0), "r"),
+        (B.theorem41_best_bound, ([-1.0], [0.0], 2, 1.0), "z2"),
+        (B.theorem41_best_bound, ([], [], 2, 1.0), "z2"),
+        (B.theorem41_best_bound, ([1.0], [0.0, 1.0], 2, 1.0), "log_pG"),
+        (B.theorem41_best_bound, ([1.0], [np.nan], 2, 1.0), "log_pG"),
+        (B.theorem41_best_bound, ([1.0], [0.0], 0, 1.0), "n"),
+        (B.theorem41_best_bound, ([1.0], [0.0], 2, 0.0), "beta"),
+        (B.theorem41_best_bound, ([1.0], [0.0], 2, 1.0, [0.0]), "r_candidates"),
+        (B.theorem41_best_bound, ([0.0, np.inf], [0.0, 0.0], 2, 1.0), "r_candidates"),
         (B.gaussian_neighbor_radius, (2, 0.0, 0.0), "s"),
         (B.gaussian_neighbor_radius, (0, 1.0, 0.0), "n"),
         (B.delta1_steiner_bound, (2, 0, 1.0, 0.1, 0.0), "m"),

@@ -446,3 +446,13 @@ def test_flux_clear_errors(flux_dir, tmp_path):
     (other / "model_index.json").write_text(json.dumps({"_class_name": "FluxFillPipeline"}))
     with pytest.raises(NotImplementedError, match="FluxPipeline"):
         dfl.load_pipeline(other)
+
+
+def test_missing_diffusers_names_the_extra(monkeypatch):
+    """diffusers is optional: without it the module still imports, and a loader says how to
+    install it instead of failing deep inside."""
+    import sys
+    from pfode import diffusers_field as dfl
+    monkeypatch.setitem(sys.modules, "diffusers", None)          # import diffusers -> ImportError
+    with pytest.raises(ImportError, match=r"pip install 'pfode\[diffusers\]'"):
+        dfl.require_diffusers()

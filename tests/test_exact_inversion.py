@@ -1,4 +1,5 @@
-"""Exactly invertible samplers: round trips to round-off, orders, closed forms, validation."""
+"""Exactly invertible samplers, served by pfode.generate/invert/reconstruct: round trips to
+round-off, orders, closed forms, validation."""
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,13 @@ F64, F32 = torch.float64, torch.float32
 # for BDIA; see test_parasitic_mode_of_the_inverse) stays far below 1/round-off over 50 steps.
 EXACT = [("edict", {}), ("edict", {"p": 0.97}), ("bdia", {}), ("bdia", {"gamma": 0.9}), ("belm", {})]
 IDS = ["edict", "edict-p0.97", "bdia", "bdia-g0.9", "belm"]
+
+
+def with_aux(solve, *args, **kwargs):
+    """``solve(*args, **kwargs)`` and the second state it leaves in ``info["aux"]``."""
+    info = {}
+    out = solve(*args, info=info, **kwargs)
+    return out, info.get("aux")
 
 
 def gen(seed):
@@ -31,8 +39,8 @@ def smooth_mixture():
 def test_invert_after_generate_is_identity(scheme, params, steps):
     f = three_gaussians()
     z = torch.randn(64, 2, generator=gen(0), dtype=F64)
-    x, x_aux = ei.generate(f, z, scheme=scheme, steps=steps, return_aux=True, **params)
-    z_back, z_aux = ei.invert(f, x, scheme=scheme, steps=steps, aux=x_aux, return_aux=True, **params)
+    x, x_aux = with_aux(pfode.generate, f, z, method=scheme, steps=steps, **params)
+    z_back, z_aux = with_aux(pfode.invert, f, x, method=scheme, steps=steps, aux=x_aux, **params)
     assert (z_back - z).abs().max() <= 1e-10
     # the second state comes back too: EDICT starts both sequences at z; BDIA/BELM's second
     # state is the Euler step from z
@@ -45,7 +53,7 @@ def test_invert_after_generate_is_identity(scheme, params, steps):
 def test_generate_after_invert_is_identity(scheme, params, steps):
     f = three_gaussians()
     x = f.sample(64, generator=gen(1))
-    x_rec, z_hat = ei.reconstruct(f, x, scheme=scheme, steps=steps, **params)
+    x_rec, z_hat = pfode.reconstruct(f, x, method=scheme, steps=steps, **params)
     assert (x_rec - x).abs().max() <= 1e-10
     assert torch.isfinite(z_hat).all()
 
@@ -56,10 +64,10 @@ def test_round_trip_on_a_nonuniform_grid(scheme, params):
     s = torch.linspace(1, 0, 31, dtype=F64)
     ts = 3 * s / (1 + 2 * s)                         # a shifted schedule (SD3 shift 3), 1 -> 0
     x = f.sample(32, generator=gen(2))
-    z_hat, aux = ei.invert(f, x, scheme=scheme, ts=ts.flip(0), return_aux=True, **params)
-    x_rec = ei.generate(f, z_hat, scheme=scheme, ts=ts, aux=aux, **params)
+    z_hat, aux = with_aux(pfode.invert, f, x, method=scheme, ts=ts.flip(0), **params)
+    x_rec = pfode.generate(f, z_hat, method=scheme, ts=ts, aux=aux, **params)
     assert (x_rec - x).abs().max() <= 1e-10
-    x_rec2, z2 = ei.reconstruct(f, x, scheme=scheme, ts=ts, **params)
+    x_rec2, z2 = pfode.reconstruct(f, x, method=scheme, ts=ts, **params)
     torch.testing.assert_close(z2, z_hat, rtol=0, atol=0)
     torch.testing.assert_close(x_rec2, x_rec, rtol=0, atol=0)
 
@@ -68,7 +76,7 @@ def test_round_trip_on_a_nonuniform_grid(scheme, params):
 def test_float32_round_trip(scheme):
     f = three_gaussians(F32)
     x = three_gaussians().sample(64, generator=gen(3)).float()
-    x_rec, z_hat = ei.reconstruct(f, x, scheme=scheme, steps=50)
+    x_rec, z_hat = pfode.reconstruct(f, x, method=scheme, steps=50)
     assert x_rec.dtype == F32 and z_hat.dtype == F32
     assert (x_rec - x).abs().max() <= 1e-4
 
@@ -86,11 +94,11 @@ def test_parasitic_mode_of_the_inverse(scheme, param, factor):
     x = torch.randn(4, 3, generator=gen(20), dtype=F64)
     d = 1e-3 * torch.randn(4, 3, generator=gen(21), dtype=F64)
     N = 12
-    z, aux = ei.invert(zero, x, scheme=scheme, steps=N, aux=x + d, return_aux=True, **param)
+    z, aux = with_aux(pfode.invert, zero, x, method=scheme, steps=N, aux=x + d, **param)
     growth = (z - aux).norm(dim=1) / d.norm(dim=1)
     torch.testing.assert_close(growth, torch.full((4,), factor(N), dtype=F64), rtol=1e-9, atol=0)
     # and the generation map damps it by the reciprocal factor
-    x2, aux2 = ei.generate(zero, z, scheme=scheme, steps=N, aux=aux, return_aux=True, **param)
+    x2, aux2 = with_aux(pfode.generate, zero, z, method=scheme, steps=N, aux=aux, **param)
     torch.testing.assert_close(x2, x, rtol=0, atol=1e-12)
     torch.testing.assert_close(aux2, x + d, rtol=0, atol=1e-12)
 
@@ -99,19 +107,19 @@ def test_overflow_is_reported():
     zero = lambda x, t: torch.zeros_like(x)
     x = torch.randn(4, 3, generator=gen(22), dtype=F32)
     with pytest.raises(FloatingPointError, match="edict inversion overflowed"):
-        ei.invert(zero, x, scheme="edict", p=0.5, steps=100, aux=x + 1e-3)
+        pfode.invert(zero, x, method="edict", p=0.5, steps=100, aux=x + 1e-3)
 
 
 def test_bdia_gamma_one_is_obelm_on_a_uniform_grid_only():
     """Both reduce to the leapfrog rule x_c = x_a + 2 δ v(x_b) when the steps are equal."""
     f = three_gaussians()
     z = torch.randn(16, 2, generator=gen(4), dtype=F64)
-    a = ei.generate(f, z, scheme="bdia", steps=20, gamma=1.0)
-    b = ei.generate(f, z, scheme="belm", steps=20)
+    a = pfode.generate(f, z, method="bdia", steps=20, gamma=1.0)
+    b = pfode.generate(f, z, method="belm", steps=20)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
     ts = torch.linspace(1, 0, 21, dtype=F64) ** 2
-    a = ei.generate(f, z, scheme="bdia", ts=ts, gamma=1.0)
-    b = ei.generate(f, z, scheme="belm", ts=ts)
+    a = pfode.generate(f, z, method="bdia", ts=ts, gamma=1.0)
+    b = pfode.generate(f, z, method="belm", ts=ts)
     assert (a - b).abs().max() > 1e-4
 
 
@@ -143,9 +151,9 @@ def test_ddim_is_euler_in_t():
     ddim = (1 - s) * x0_hat + s * eps_hat
     euler = pfode.integrate(f, x, [t, s], method="euler")
     torch.testing.assert_close(ddim, euler, rtol=0, atol=1e-14)
-    # fixed_point generation is exactly Euler
+    # fixed-point generation is exactly Euler
     z = torch.randn(8, 2, generator=gen(8), dtype=F64)
-    torch.testing.assert_close(ei.generate(f, z, scheme="fixed_point", steps=13),
+    torch.testing.assert_close(pfode.generate(f, z, method="fixed-point", steps=13),
                                pfode.generate(f, z, method="euler", steps=13), rtol=0, atol=0)
 
 
@@ -164,8 +172,8 @@ def test_fixed_point_inverts_an_euler_step_in_closed_form():
         # the first inversion step of the grid [0, 0.5, 1] solves exactly this equation
         first = []
         info = {}
-        ei.invert(f, x, scheme="fixed_point", ts=[0.0, 0.5, 1.0], tol=tol, info=info, max_iter=200,
-                  callback=lambda i, t, y: first.append(y) if i == 1 else None)
+        pfode.invert(f, x, method="fixed-point", ts=[0.0, 0.5, 1.0], tol=tol, info=info, max_iter=200,
+                  callback=lambda i, t, y, first=first: first.append(y) if i == 1 else None)
         assert bool(info["converged"].all())
         err = (first[0] - y_exact).abs().max().item()
         # contraction factor q = |h a|: the error after the stopping test is <= q/(1-q) * tol(1+|y|)
@@ -179,9 +187,9 @@ def test_fixed_point_reconstruction_to_its_tolerance():
     x = f.sample(32, generator=gen(10))
     for tol in (1e-6, 1e-12):
         info = {}
-        z_hat = ei.invert(f, x, scheme="fixed_point", steps=100, tol=tol, info=info)
+        z_hat = pfode.invert(f, x, method="fixed-point", steps=100, tol=tol, info=info)
         assert bool(info["converged"].all()) and info["max_iter_used"] <= 50
-        x_rec = ei.generate(f, z_hat, scheme="fixed_point", steps=100)
+        x_rec = pfode.generate(f, z_hat, method="fixed-point", steps=100)
         err = (x_rec - x).abs().max().item()
         # each step is solved to ~tol; the errors pass through at most 100 Euler steps of G,
         # whose amplification on this model is well below 1e3
@@ -196,14 +204,14 @@ def test_fixed_point_reports_non_convergence():
     x = f.sample(16, generator=gen(11))
     info = {}
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        ei.invert(f, x, scheme="fixed_point", steps=2, info=info)
+        pfode.invert(f, x, method="fixed-point", steps=2, info=info)
     assert not bool(info["converged"].all())
     with pytest.raises(RuntimeError, match="did not converge"):
-        ei.invert(f, x, scheme="fixed_point", steps=2, on_fail="raise")
+        pfode.invert(f, x, method="fixed-point", steps=2, on_fail="raise")
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ei.invert(f, x, scheme="fixed_point", steps=2, on_fail="ignore")
+        pfode.invert(f, x, method="fixed-point", steps=2, on_fail="ignore")
 
 
 # ---- orders (global error of the generation map against a tight dopri5 reference) -------------
@@ -212,14 +220,14 @@ def test_fixed_point_reports_non_convergence():
     ("bdia", {"gamma": 0.5}, 1),       # second-order condition off by (1 - gamma) h^2 / 2
     ("bdia", {"gamma": 1.0}, 2),       # symmetric: leapfrog on a uniform grid
     ("belm", {}, 2),                   # O-BELM: LTE O(h^3) (Wang et al. 2024, Prop. 4)
-    ("fixed_point", {}, 1),            # Euler
+    ("fixed-point", {}, 1),            # Euler
 ])
 def test_order_of_generation(scheme, params, order):
     f = smooth_mixture()
     z = torch.randn(16, 2, generator=gen(12), dtype=F64)
     ref = pfode.generate(f, z, method="dopri5", rtol=1e-12, atol=1e-14)
     steps = [16, 32, 64, 128]
-    errs = [(ei.generate(f, z, scheme=scheme, steps=N, **params) - ref).norm(dim=1).max().item()
+    errs = [(pfode.generate(f, z, method=scheme, steps=N, **params) - ref).norm(dim=1).max().item()
             for N in steps]
     slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
     assert abs(slope - order) < 0.25, (scheme, errs, slope)
@@ -234,7 +242,7 @@ def test_order_of_belm_on_a_nonuniform_grid():
     for N in steps:
         s = torch.linspace(1, 0, N + 1, dtype=F64)
         ts = 3 * s / (1 + 2 * s)
-        errs.append((ei.generate(f, z, scheme="belm", ts=ts) - ref).norm(dim=1).max().item())
+        errs.append((pfode.generate(f, z, method="belm", ts=ts) - ref).norm(dim=1).max().item())
     slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
     assert abs(slope - 2) < 0.25, (errs, slope)
 
@@ -244,24 +252,24 @@ def test_order_of_fixed_point_inversion():
     x = torch.randn(16, 2, generator=gen(14), dtype=F64)
     ref = pfode.invert(f, x, method="dopri5", rtol=1e-12, atol=1e-14)
     steps = [16, 32, 64, 128]
-    errs = [(ei.invert(f, x, scheme="fixed_point", steps=N) - ref).norm(dim=1).max().item()
+    errs = [(pfode.invert(f, x, method="fixed-point", steps=N) - ref).norm(dim=1).max().item()
             for N in steps]
     slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
     assert abs(slope - 1) < 0.25, (errs, slope)
 
 
 # ---- batched equals looped, callback, evaluation counts -----------------------------------------
-@pytest.mark.parametrize("scheme,params", EXACT[::2] + [("fixed_point", {})],
-                         ids=["edict", "bdia", "belm", "fixed_point"])
+@pytest.mark.parametrize("scheme,params", EXACT[::2] + [("fixed-point", {})],
+                         ids=["edict", "bdia", "belm", "fixed-point"])
 def test_batched_equals_looped(scheme, params):
     f = three_gaussians()
     x = f.sample(6, generator=gen(15))
-    zb, ab = ei.invert(f, x, scheme=scheme, steps=60, return_aux=True, **params)
-    xb = ei.generate(f, zb, scheme=scheme, steps=60, aux=ab, **params)
+    zb, ab = with_aux(pfode.invert, f, x, method=scheme, steps=60, **params)
+    xb = pfode.generate(f, zb, method=scheme, steps=60, aux=ab, **params)
     for i in range(6):
-        zi, ai = ei.invert(f, x[i:i + 1], scheme=scheme, steps=60, return_aux=True, **params)
+        zi, ai = with_aux(pfode.invert, f, x[i:i + 1], method=scheme, steps=60, **params)
         torch.testing.assert_close(zi, zb[i:i + 1], rtol=1e-12, atol=1e-12)
-        xi = ei.generate(f, zi, scheme=scheme, steps=60, aux=ai, **params)
+        xi = pfode.generate(f, zi, method=scheme, steps=60, aux=ai, **params)
         torch.testing.assert_close(xi, xb[i:i + 1], rtol=1e-12, atol=1e-12)
 
 
@@ -270,13 +278,13 @@ def test_callback_sees_every_grid_time(scheme):
     f = three_gaussians()
     z = torch.randn(4, 2, generator=gen(16), dtype=F64)
     times = []
-    x = ei.generate(f, z, scheme=scheme, steps=7, callback=lambda i, t, xi: times.append((i, t, xi)))
+    x = pfode.generate(f, z, method=scheme, steps=7, callback=lambda i, t, xi: times.append((i, t, xi)))
     assert [i for i, _, _ in times] == list(range(8))
     np.testing.assert_allclose([t for _, t, _ in times], np.linspace(1, 0, 8), atol=1e-15)
     torch.testing.assert_close(times[0][2], z)
     torch.testing.assert_close(times[-1][2], x)
     times = []
-    ei.invert(f, x, scheme=scheme, steps=7, callback=lambda i, t, xi: times.append(t))
+    pfode.invert(f, x, method=scheme, steps=7, callback=lambda i, t, xi: times.append(t))
     np.testing.assert_allclose(times, np.linspace(0, 1, 8), atol=1e-15)
 
 
@@ -291,46 +299,46 @@ def test_velocity_evaluations_are_counted(scheme):
 
     z = torch.randn(5, 2, generator=gen(17), dtype=F64)
     info = {}
-    ei.generate(counted, z, scheme=scheme, steps=9, info=info)
+    pfode.generate(counted, z, method=scheme, steps=9, info=info)
     assert info["nfe"] == sum(calls) / 5 == ei.NFE_PER_STEP[scheme] * 9
 
 
 # ---- validation ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs,match", [
-    ({"scheme": "ddim"}, "scheme"),
-    ({"scheme": "edict", "p": 0.0}, "p "),
-    ({"scheme": "edict", "p": 1.5}, "p "),
-    ({"scheme": "edict", "p": float("nan")}, "p "),
-    ({"scheme": "bdia", "gamma": 0.0}, "gamma"),
-    ({"scheme": "bdia", "gamma": 1.01}, "gamma"),
-    ({"scheme": "edict", "gamma": 0.5}, "gamma"),
-    ({"scheme": "belm", "p": 0.5}, "p"),
-    ({"scheme": "belm", "steps": 0}, "steps"),
-    ({"scheme": "belm", "steps": 2.5}, "steps"),
-    ({"scheme": "belm", "ts": [1.0, 0.5]}, "ts"),
-    ({"scheme": "fixed_point", "tol": 0.0}, "tol"),
-    ({"scheme": "fixed_point", "max_iter": 0}, "max_iter"),
-    ({"scheme": "fixed_point", "on_fail": "explode"}, "on_fail"),
+    ({"method": "ddim"}, "method"),
+    ({"method": "edict", "p": 0.0}, "p "),
+    ({"method": "edict", "p": 1.5}, "p "),
+    ({"method": "edict", "p": float("nan")}, "p "),
+    ({"method": "bdia", "gamma": 0.0}, "gamma"),
+    ({"method": "bdia", "gamma": 1.01}, "gamma"),
+    ({"method": "edict", "gamma": 0.5}, "gamma"),
+    ({"method": "belm", "p": 0.5}, "p"),
+    ({"method": "belm", "steps": 0}, "steps"),
+    ({"method": "belm", "steps": 2.5}, "steps"),
+    ({"method": "belm", "ts": [1.0, 0.5]}, "ts"),
+    ({"method": "fixed-point", "tol": 0.0}, "tol"),
+    ({"method": "fixed-point", "max_iter": 0}, "max_iter"),
+    ({"method": "fixed-point", "on_fail": "explode"}, "on_fail"),
 ])
 def test_validation(kwargs, match):
     f = three_gaussians()
     z = torch.zeros(3, 2, dtype=F64)
     with pytest.raises((ValueError, TypeError), match=match):
-        ei.generate(f, z, **kwargs)
+        pfode.generate(f, z, **kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        ei.invert(f, z, **{**kwargs, **({"ts": [0.0, 0.5]} if "ts" in kwargs else {})})
+        pfode.invert(f, z, **{**kwargs, **({"ts": [0.0, 0.5]} if "ts" in kwargs else {})})
 
 
 def test_validation_of_states():
     f = three_gaussians()
     z = torch.zeros(3, 2, dtype=F64)
     with pytest.raises(ValueError, match="aux"):
-        ei.generate(f, z, scheme="fixed_point", aux=z)
+        pfode.generate(f, z, method="fixed-point", aux=z)
     with pytest.raises(ValueError, match="aux"):
-        ei.generate(f, z, scheme="edict", aux=torch.zeros(2, 2, dtype=F64))
+        pfode.generate(f, z, method="edict", aux=torch.zeros(2, 2, dtype=F64))
     with pytest.raises(ValueError, match="z"):
-        ei.generate(f, torch.zeros(3, 3, dtype=F64), scheme="belm")
+        pfode.generate(f, torch.zeros(3, 3, dtype=F64), method="belm")
     with pytest.raises(ValueError, match="NaN"):
-        ei.invert(f, torch.full((3, 2), float("nan"), dtype=F64), scheme="belm")
+        pfode.invert(f, torch.full((3, 2), float("nan"), dtype=F64), method="belm")
     with pytest.raises(TypeError):
-        ei.generate(f, np.zeros((3, 2)), scheme="belm")
+        pfode.generate(f, np.zeros((3, 2)), method="belm")

@@ -76,9 +76,9 @@ def test_score_and_divergence_against_autograd():
     f = random_mixture(6, 5, seed=7)
     x = torch.randn(4, 5, generator=torch.Generator().manual_seed(8), dtype=F64)
     for t in (0.0, 0.2, 0.9):
-        grad = torch.func.vmap(torch.func.grad(lambda y: f.log_prob(y[None], t)[0]))(x)
+        grad = torch.func.vmap(torch.func.grad(lambda y, t=t: f.log_prob(y[None], t)[0]))(x)
         torch.testing.assert_close(f.score(x, t), grad)
-        J = torch.func.vmap(torch.func.jacrev(lambda y: f.velocity(y[None], t)[0]))(x)
+        J = torch.func.vmap(torch.func.jacrev(lambda y, t=t: f.velocity(y[None], t)[0]))(x)
         torch.testing.assert_close(f.divergence(x, t), J.diagonal(dim1=1, dim2=2).sum(1))
 
 
@@ -173,7 +173,7 @@ def test_closed_form_jvp_matches_autodiff():
     w = torch.randn(6, 5, generator=g, dtype=F64)
     for t in (0.0, 0.3, 1.0, torch.rand(6, generator=g, dtype=F64)):
         v, jw = f.velocity_jvp(x, t, w)
-        v_ad, jw_ad = torch.func.jvp(lambda y: f.velocity(y, t), (x,), (w,))
+        v_ad, jw_ad = torch.func.jvp(lambda y, t=t: f.velocity(y, t), (x,), (w,))
         torch.testing.assert_close(v, v_ad)
         torch.testing.assert_close(jw, jw_ad)
 
@@ -206,3 +206,122 @@ def test_default_tolerances_take_any_float_dtype():
     for bad in (torch.float16, np.int64, None, "half"):
         with pytest.raises(TypeError, match="dtype"):
             pfode.default_tolerances(bad)
+
+
+def common_std_mixture(K=6, n=5, s=0.3, seed=20):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.rand(K, generator=g, dtype=F64) + 0.1
+    return pfode.GaussianMixture(torch.randn(K, n, generator=g, dtype=F64), s, w / w.sum())
+
+
+@pytest.mark.parametrize("mixture", [random_mixture(6, 5, seed=16), common_std_mixture()],
+                         ids=["per-component std", "common std"])
+def test_closed_form_jacobian_matches_autograd_and_finite_differences(mixture):
+    f = mixture
+    g = torch.Generator().manual_seed(17)
+    x = 1.5 * torch.randn(4, 5, generator=g, dtype=F64)
+    for t in (0.0, 0.02, 0.3, 0.8, 1.0):
+        J = f.velocity_jacobian(x, t)
+        assert J.shape == (4, 5, 5) and J.dtype == F64
+        torch.testing.assert_close(J, pfode.field_jacobian(f, x, t), rtol=1e-10, atol=1e-10)
+        # central differences, h = 1e-5: truncation h^2 |v'''| and round-off eps |v| / h, both
+        # below 1e-7 here
+        h = 1e-5
+        e = torch.eye(5, dtype=F64)
+        fd = torch.stack([(f(x + h * e[j], t) - f(x - h * e[j], t)) / (2 * h) for j in range(5)], dim=2)
+        torch.testing.assert_close(J, fd, rtol=1e-6, atol=1e-7)
+    # per-row times equal one time per row
+    ts = torch.tensor([0.0, 0.1, 0.6, 1.0], dtype=F64)
+    looped = torch.cat([f.velocity_jacobian(x[i:i + 1], float(ts[i])) for i in range(4)])
+    torch.testing.assert_close(f.velocity_jacobian(x, ts), looped, rtol=1e-12, atol=1e-12)
+    # endpoints: v(x, 0) = -x and v(x, 1) = x - mean, so J = -I and J = I
+    eye = torch.eye(5, dtype=F64).expand(4, 5, 5)
+    torch.testing.assert_close(f.velocity_jacobian(x, 0.0), -eye, rtol=0, atol=1e-12)
+    torch.testing.assert_close(f.velocity_jacobian(x, 1.0), eye, rtol=0, atol=1e-12)
+    J32 = f.velocity_jacobian(x.float(), 0.3)
+    assert J32.dtype == torch.float32
+    torch.testing.assert_close(J32.double(), f.velocity_jacobian(x.float().double(), 0.3))
+
+
+def test_common_std_jacobian_is_a_minus_posterior_covariance():
+    """grad v = a I - (t c / Sigma^2) Cov_r(mu): symmetric, and a I for one component."""
+    s, t = 0.2, 0.4
+    c, sig = 1 - t, (1 - t) ** 2 * s ** 2 + t ** 2
+    a = (t - c * s * s) / sig
+    f = common_std_mixture(K=4, n=3, s=s)
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(18), dtype=F64)
+    J = f.velocity_jacobian(x, t)
+    _, _, _, _, _, _, _, _, logits = f._terms(x, t)
+    r = torch.softmax(logits, dim=1)
+    mbar = r @ f.means
+    cov = torch.einsum("bk,ki,kj->bij", r, f.means, f.means) - torch.einsum("bi,bj->bij", mbar, mbar)
+    torch.testing.assert_close(J, a * torch.eye(3, dtype=F64) - (t * c / sig ** 2) * cov)
+    torch.testing.assert_close(J, J.transpose(1, 2), rtol=0, atol=1e-15)
+    one = pfode.GaussianMixture([[1.0, -2.0, 0.5]], s)
+    torch.testing.assert_close(one.velocity_jacobian(x, t), a * torch.eye(3, dtype=F64).expand(3, 3, 3))
+
+
+def low_rank_mixture(K=5, D=3, n=9, s=0.15, seed=21):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(K, D, generator=g, dtype=F64) @ torch.randn(D, n, generator=g, dtype=F64)
+    return pfode.GaussianMixture(means, s)
+
+
+def test_span_reduction_basis_and_split():
+    f = low_rank_mixture()
+    span = f.span_reduction()
+    assert span.dim == 3 and span.n == 9 and span.std == 0.15 and span.field.n == 3
+    Q = span.basis
+    torch.testing.assert_close(Q.T @ Q, torch.eye(3, dtype=F64), rtol=0, atol=1e-14)
+    torch.testing.assert_close(f.means @ Q @ Q.T, f.means, rtol=0, atol=1e-12)  # means lie in V
+    torch.testing.assert_close(span.field.means, f.means @ Q)
+    assert torch.equal(span.field.weights, f.weights)
+    x = torch.randn(6, 9, generator=torch.Generator().manual_seed(22), dtype=F64)
+    x_par, x_perp = span.split(x)
+    torch.testing.assert_close(x_perp @ Q, torch.zeros(6, 3, dtype=F64), rtol=0, atol=1e-14)
+    torch.testing.assert_close(span.join(x_par, x_perp), x, rtol=0, atol=1e-14)
+    # full rank when K >= n, rank 1 for one component
+    assert pfode.GaussianMixture(torch.randn(12, 4, dtype=F64), 0.1).span_reduction().dim == 4
+    assert pfode.GaussianMixture([[1.0, 2.0]], 0.1).span_reduction().dim == 1
+    with pytest.raises(ValueError, match="common std"):
+        random_mixture(3, 4).span_reduction()
+    with pytest.raises(ValueError, match="span"):
+        pfode.GaussianMixture(torch.zeros(2, 3), 0.1).span_reduction()
+
+
+@pytest.mark.parametrize("t", [0.0, 0.1, 0.5, 1.0])
+def test_span_reduction_log_prob_velocity_and_jacobian_equal_the_full_space(t):
+    f = low_rank_mixture()
+    span = f.span_reduction()
+    x = f.sample(5, generator=torch.Generator().manual_seed(23)) + torch.randn(
+        5, 9, generator=torch.Generator().manual_seed(24), dtype=F64)
+    torch.testing.assert_close(span.log_prob(x, t), f.log_prob(x, t), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(span.velocity(x, t), f.velocity(x, t), rtol=1e-12, atol=1e-12)
+    # grad v is block diagonal in (V, V^perp): Q^T J Q = J_V(x_par) and J = a I on V^perp
+    Q, (x_par, x_perp) = span.basis, span.split(x)
+    J = f.velocity_jacobian(x, t)
+    torch.testing.assert_close(Q.T @ J @ Q, span.field.velocity_jacobian(x_par, t), rtol=1e-10, atol=1e-10)
+    c, s2 = 1 - t, span.std ** 2
+    a = (t - c * s2) / (c * c * s2 + t * t)
+    torch.testing.assert_close(J @ x_perp[..., None], a * x_perp[..., None], rtol=1e-10, atol=1e-10)
+
+
+def test_span_reduction_inversion_equals_the_full_space_solve():
+    """F(x) = Q F_V(x_par) + x_perp / s: a solve in D = 3 dimensions and the exact orthogonal
+    part, against dopri5 in all n = 9; G likewise with s z_perp."""
+    f = low_rank_mixture()
+    span = f.span_reduction()
+    x = f.sample(4, generator=torch.Generator().manual_seed(25)) + 0.3 * torch.randn(
+        4, 9, generator=torch.Generator().manual_seed(26), dtype=F64)
+    opts = dict(method="dopri5", rtol=1e-10, atol=1e-12)
+    z_full = pfode.invert(f, x, **opts)
+    x_par, x_perp = span.split(x)
+    z_span = span.join(pfode.invert(span.field, x_par, **opts), span.perp_flow(x_perp))
+    # threshold: two solves at rtol 1e-10 of a field with |grad v| of order 1/s^2
+    torch.testing.assert_close(z_span, z_full, rtol=1e-7, atol=1e-7)
+    assert torch.equal(span.perp_flow(x_perp), x_perp / span.std)
+    z = torch.randn(4, 9, generator=torch.Generator().manual_seed(27), dtype=F64)
+    z_par, z_perp = span.split(z)
+    torch.testing.assert_close(span.join(pfode.generate(span.field, z_par, **opts),
+                                         span.perp_flow(z_perp, 1.0, 0.0)),
+                               pfode.generate(f, z, **opts), rtol=1e-7, atol=1e-7)

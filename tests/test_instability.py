@@ -90,6 +90,112 @@ def test_hutchinson_log_det_close_to_exact():
     assert (est - exact).abs().max() < 0.1 * exact.abs().max()
 
 
+# ---- Liouville along the inversion path: log|det J_F(x)| = int_0^1 div v dt -------------------
+class Counted:
+    """A field that counts its evaluations; a solver spends at least one on each step."""
+
+    def __init__(self, f):
+        self.f, self.n, self.calls = f, f.n, 0
+
+    def __call__(self, x, t):
+        self.calls += 1
+        return self.f(x, t)
+
+    def divergence(self, x, t):
+        return self.f.divergence(x, t)
+
+
+def dopri5_bound(calls, entries, scale, rtol, atol):
+    """Accumulated local error of one entry of a dopri5 solve: each step keeps its error estimate
+    below atol + rtol |y| in the RMS over all ``entries`` of the state, so below sqrt(entries)
+    times that in any one entry, and there are at most ``calls`` steps."""
+    return calls * math.sqrt(entries) * (atol + rtol * scale)
+
+
+def single_gaussian_inversion(s, n, B, seed):
+    """N(mu, s^2 I): F(x) = (x - mu) / s and log|det J_F| = -n log s (G(z) = mu + s z)."""
+    mu = torch.linspace(-1.0, 1.0, n, dtype=F64)[None]
+    x = mu + torch.randn(B, n, generator=gen(seed), dtype=F64)
+    return Counted(pfode.GaussianMixture(mu, s)), mu, x
+
+
+def test_inversion_log_det_single_gaussian_closed_form():
+    s, n, B, rtol, atol = 0.3, 4, 5, 1e-10, 1e-12
+    f, mu, x = single_gaussian_inversion(s, n, B, 20)
+    z, logdet = pfode.log_det_jacobian(f, x, direction="invert", rtol=rtol, atol=atol)
+    # tolerance: dopri5_bound. Here div v = n a(t), a = (t - (1-t) s^2) / Sigma(t) = d/dt log Sigma / 2,
+    #   does not depend on x, so the local errors of l add up unamplified; those of x grow at most by
+    #   exp(int_0^1 |a| dt) = sqrt((1 + s^2) (1 + s^2) / s^2) (Groenwall; Sigma is least at
+    #   t = s^2 / (1 + s^2)). |x_t - (1-t) mu| = sqrt(Sigma(t)) |x - mu| / s <= max(1, 1/s) |x - mu| and
+    #   |l_t| <= n |log s| bound the state on the path.
+    scale = max(mu.abs().max().item() + (x - mu).abs().max().item() / s, n * abs(math.log(s)))
+    bound = dopri5_bound(f.calls, B * (n + 1), scale, rtol, atol)
+    torch.testing.assert_close(logdet, torch.full((B,), -n * math.log(s), dtype=F64), rtol=0, atol=bound)
+    torch.testing.assert_close(z, (x - mu) / s, rtol=0, atol=bound * (1 + s**2) / s)
+
+
+def test_hutchinson_is_exact_for_an_isotropic_field_jacobian_and_probes_equal_generator():
+    """∇v = a(t) I for one Gaussian: every Rademacher probe has eps^T ∇v eps = n a = div v."""
+    s, n, B, P, rtol, atol = 0.3, 3, 4, 2, 1e-10, 1e-12
+    f, mu, x = single_gaussian_inversion(s, n, B, 21)
+    probes = (2 * torch.randint(0, 2, (P, B, n), generator=gen(22)) - 1).to(F64)      # (P, B, n)
+    z1, l1 = pfode.log_det_jacobian(f, x, direction="invert", trace="hutchinson", probes=probes,
+                                    rtol=rtol, atol=atol)
+    scale = max(mu.abs().max().item() + (x - mu).abs().max().item() / s, n * abs(math.log(s)))
+    # tolerance: dopri5_bound, as in the closed-form test above
+    bound = dopri5_bound(f.calls, B * (n + 1), scale, rtol, atol)
+    torch.testing.assert_close(l1, torch.full((B,), -n * math.log(s), dtype=F64), rtol=0, atol=bound)
+    # the same Rademacher draw from a generator: the same solve, to the last bit
+    z2, l2 = pfode.log_det_jacobian(f, x, direction="invert", trace="hutchinson", num_probes=P,
+                                    generator=gen(22), rtol=rtol, atol=atol)
+    assert torch.equal(z1, z2) and torch.equal(l1, l2)
+
+
+def test_inversion_log_det_is_minus_generation_log_det_and_density_ratio():
+    """[book: eq-ch5-data-side]: log|det J_F(x)| = -log|det J_G(F(x))| = log p_G(x) - log phi_n(F(x))."""
+    g = gen(23)
+    n, K = 10, 6
+    f = pfode.GaussianMixture(2 * torch.randn(K, n, generator=g, dtype=F64), 0.3)
+    x_typ, _ = pfode.log_det_jacobian(f, torch.randn(6, n, generator=g, dtype=F64))  # x = G(z): typical
+    x_box = 4 * torch.rand(6, n, generator=g, dtype=F64) - 2                         # off the data
+    x = torch.cat([x_typ, x_box])
+    z, log_det_F = pfode.log_det_jacobian(f, x, direction="invert")
+    density = -pfode.log_det_from_density(f, z, x)                     # log p_G(x) - log phi_n(F(x))
+    # tolerance: 100 rtol (1 + |value|) at the float64 defaults (rtol = 1e-8): a stated factor 100
+    #   over the solver tolerance for the accumulation of local errors over the steps and their
+    #   growth along the path (as for the generation direction above)
+    torch.testing.assert_close(log_det_F, density, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(z, pfode.invert(f, x), rtol=1e-6, atol=1e-6)
+    # back along the generation path, from typical points only: where J_G(F(x)) is large (off the
+    # data), the solve from F(x) does not return to x (the reason the inversion direction exists)
+    x_back, log_det_G = pfode.log_det_jacobian(f, z[:6])
+    torch.testing.assert_close(x_back, x_typ, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(log_det_G, -log_det_F[:6], rtol=1e-6, atol=1e-6)
+
+
+def test_hutchinson_inversion_log_det_is_unbiased():
+    """With a probe eps fixed along the path, the estimate is eps^T A eps, A = int_0^1 ∇v(x_t, t) dt,
+    whose mean is tr A = log|det J_F(x)|: R independent probes per point (one per repeated row)."""
+    from scipy.stats import t as student_t
+
+    g = gen(24)
+    n, B, R = 5, 4, 200
+    f = pfode.GaussianMixture(torch.randn(3, n, generator=g, dtype=F64), 0.5)
+    x = 2 * torch.rand(B, n, generator=g, dtype=F64) - 1
+    _, exact = pfode.log_det_jacobian(f, x, direction="invert")
+    _, est = pfode.log_det_jacobian(f, x.repeat(R, 1), direction="invert", trace="hutchinson",
+                                    generator=gen(25))
+    est = est.reshape(R, B)
+    se = est.std(0) / math.sqrt(R)
+    # threshold: statistics: a two-sided Student-t level of 1e-6 over the B points (Bonferroni)
+    #   for the mean of R probes, plus the solver floor 1e-6 (1 + |exact|) of the exact route (the
+    #   tolerance of the test above) for the two solves' different step sequences
+    thr = student_t.ppf(1 - 1e-6 / (2 * B), R - 1)
+    assert ((est.mean(0) - exact).abs() <= thr * se + 1e-6 * (1 + exact.abs())).all()
+    # premise: the probes do spread (else the test above would only check the solver)
+    assert (se > 1e-3).all()
+
+
 # ---- Jacobians and spectra ---------------------------------------------------------------------
 def test_jacobian_matches_central_differences():
     f = three_gaussians(0.3)
@@ -206,6 +312,22 @@ def test_validation_errors():
         pfode.log_det_jacobian(f, z, trace="approx")
     with pytest.raises(ValueError, match="num_probes"):
         pfode.log_det_jacobian(f, z, trace="hutchinson", num_probes=0)
+    with pytest.raises(ValueError, match="unknown direction 'inversion'; choose one of generate, invert"):
+        pfode.log_det_jacobian(f, z, direction="inversion")
+    with pytest.raises(ValueError, match=r"probes must have shape \(P, 2, 2\).*got \(2, 2\)"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=torch.ones(2, 2, dtype=F64))
+    with pytest.raises(ValueError, match=r"probes must have shape \(P, 2, 2\).*got \(1, 3, 2\)"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=torch.ones(1, 3, 2, dtype=F64))
+    with pytest.raises(TypeError, match="probes must be a torch.Tensor"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=[[[1.0, 1.0], [1.0, 1.0]]])
+    with pytest.raises(TypeError, match="probes must be a float32 or float64"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=torch.ones(1, 2, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="probes is empty"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=torch.ones(0, 2, 2, dtype=F64))
+    with pytest.raises(ValueError, match="probes, or num_probes and generator"):
+        pfode.log_det_jacobian(f, z, trace="hutchinson", probes=torch.ones(1, 2, 2, dtype=F64), generator=gen(0))
+    with pytest.raises(ValueError, match="probes only apply to trace='hutchinson'"):
+        pfode.log_det_jacobian(f, z, probes=torch.ones(1, 2, 2, dtype=F64))
     with pytest.raises(ValueError, match="n must be"):
         pfode.geometric_instability(torch.zeros(2), 0)
     with pytest.raises(ValueError, match="unknown method"):

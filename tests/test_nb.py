@@ -124,3 +124,31 @@ def test_papermill_parameters_are_checked_in_the_notebook(tmp_path):
         papermill.execute_notebook(str(path), str(out), parameters={"nonsense": 3}, progress_bar=False)
     with pytest.raises(papermill.PapermillExecutionError, match=r"parameter 'grid' must be a list"):
         papermill.execute_notebook(str(path), str(out), parameters={"grid": "abc"}, progress_bar=False)
+
+
+def test_setup_shrinks_parameters_only_in_smoke_mode(monkeypatch):
+    import numpy as np
+    import torch
+    before = torch.get_num_threads()
+    rules = dict(num=10, big=10**6, steps=lambda v: [s for s in v if s <= 50], h=lambda v: max(v, 0.5),
+                 name="small", out=lambda _: "tmp")
+    try:
+        for smoke, expected in ((False, dict(num=400, big=7, steps=[10, 50, 200], h=0.1, name="full", out="w")),
+                                (True, dict(num=10, big=7, steps=[10, 50], h=0.5, name="small", out="tmp"))):
+            monkeypatch.setenv("PFODE_SMOKE", "1" if smoke else "")
+            ns = dict(num=400, big=7, steps=[10, 50, 200], h=0.1, name="full", out="w", seed=3)
+            run = nb.setup(ns, smoke=rules)
+            assert {k: ns[k] for k in expected} == expected     # a number is a cap: 7 stays 7
+            assert run.smoke is smoke and set(run.overridden) == (set(rules) if smoke else set())
+            # the generators are those seeded with the notebook's seed
+            assert run.seed == 3
+            assert torch.equal(torch.randn(5, generator=run.gen, dtype=torch.float64),
+                               torch.randn(5, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
+            assert run.rng.random() == np.random.default_rng(3).random()
+        with pytest.raises(KeyError, match="nmu"):
+            nb.setup(dict(num=1), smoke=dict(nmu=2))
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            nb.setup(dict(seed=1.5))
+        assert nb.setup({}).gen is None                            # no seed, no generators
+    finally:
+        torch.set_num_threads(before)

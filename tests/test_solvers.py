@@ -40,7 +40,7 @@ def quantile_map(f, z):
     """Q_{p0}(Phi(z)) for a 1-D mixture, by root finding on the exact CDF."""
     m, s, w = f.means[:, 0].numpy(), f.stds.numpy(), f.weights.numpy()
     cdf = lambda x: float((w * norm.cdf((x - m) / s)).sum())
-    return np.array([brentq(lambda x: cdf(x) - norm.cdf(zi), -50, 50, xtol=1e-14) for zi in z])
+    return np.array([brentq(lambda x, zi=zi: cdf(x) - norm.cdf(zi), -50, 50, xtol=1e-14) for zi in z])
 
 
 def test_one_dimensional_flow_is_monotone_transport():
@@ -174,7 +174,7 @@ def test_validation_errors():
         pfode.generate(f, torch.zeros(2, 3, dtype=F64))
     with pytest.raises(ValueError, match="z contains NaN"):
         pfode.generate(f, torch.full((1, 2), float("inf"), dtype=F64))
-    with pytest.raises(ValueError, match="ts must run from t = 1.0 to t = 0.0"):
+    with pytest.raises(ValueError, match="ts must run from t = 1 to t = 0"):
         pfode.generate(f, z, ts=[0.0, 1.0])
     with pytest.raises(ValueError, match="ts must be strictly monotone"):
         pfode.generate(f, z, method="euler", ts=[1.0, 0.5, 0.7, 0.0])
@@ -182,3 +182,131 @@ def test_validation_errors():
         pfode.integrate(f, z, [1.2, 0.0])
     with pytest.raises(ValueError, match="x contains NaN"):
         pfode.invert(f, torch.full((1, 2), float("nan"), dtype=F64))
+
+
+# ---- one registry behind one signature -------------------------------------------------------
+EXACT_METHODS = ("edict", "bdia", "belm", "fixed-point")
+ADAPTIVE = pfode.solvers.ADAPTIVE
+
+
+def three_gaussians(dtype=F64):
+    return pfode.GaussianMixture([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], 0.3, dtype=dtype)
+
+
+def grid_kw(method, steps):
+    return {} if method in ADAPTIVE else {"steps": steps}
+
+
+@pytest.mark.parametrize("method", EXACT_METHODS)
+def test_reconstruct_is_exact_for_the_invertible_schemes(method):
+    """The front end that serves euler and dopri5 passes the state pair along, so the round
+    trip of an exactly invertible scheme is the identity up to round-off."""
+    f = three_gaussians()
+    x = f.sample(32, generator=gen(40))
+    x_rec, z_hat = pfode.reconstruct(f, x, method=method, steps=50)
+    # threshold: 2 x 50 steps, each adding a few ulps of states of size <= 4 (about 4e-16),
+    #   amplified at most by the inverse's parasitic factor (p^-2 per step for EDICT:
+    #   0.93^-100 = 1.4e3): about 1e-12; 1e-10 leaves a margin of 100. The fixed point stops
+    #   at its tolerance 1e-12 (relative) per step, times 100 steps: 1e-10.
+    assert (x_rec - x).abs().max() <= 1e-10
+    naive, _ = pfode.reconstruct(f, x, method="euler", steps=50)
+    assert (naive - x).abs().max() > 1e-4            # naive Euler inversion is not exact
+
+
+def counted(f, calls):
+    def field(x, t):
+        calls.append(x.shape[0])
+        return f(x, t)
+    return field
+
+
+@pytest.mark.parametrize("method", pfode.METHODS)
+def test_every_method_reports_its_evaluations(method):
+    """info["nfe"] equals an independent count of the rows the field evaluated, per point; a
+    fixed-step scheme spends exactly stages x steps."""
+    f = three_gaussians()
+    z = torch.randn(5, 2, generator=gen(41), dtype=F64)
+    calls, info = [], {}
+    pfode.generate(counted(f, calls), z, method=method, info=info, **grid_kw(method, 9))
+    assert info["method"] == method
+    assert info["nfe"] == pytest.approx(sum(calls) / 5, rel=1e-15)
+    stages = {"euler": 1, "heun": 2, "rk4": 4}
+    if method in stages:
+        assert info["nfe"] == stages[method] * 9
+    if method.startswith("scipy"):
+        assert info["nfev"].shape == (5,) and info["nfev"].sum() == sum(calls)
+
+
+@pytest.mark.parametrize("method", ["rk4", "dopri5", "scipy-rk45", "edict"])
+def test_max_nfe_stops_the_solve(method):
+    f = three_gaussians()
+    z = torch.randn(3, 2, generator=gen(42), dtype=F64)
+    info = {}
+    pfode.generate(f, z, method=method, info=info, **grid_kw(method, 20))
+    cap = int(info["nfe"] // 2)
+    with pytest.raises(pfode.BudgetExceeded) as exc:
+        pfode.generate(f, z, method=method, max_nfe=cap, **grid_kw(method, 20))
+    assert exc.value.nfe <= cap and 0.0 <= exc.value.t <= 1.0
+    # a budget the solve fits in changes nothing
+    full = pfode.generate(f, z, method="rk4", steps=20)
+    torch.testing.assert_close(pfode.generate(f, z, method="rk4", steps=20, max_nfe=80), full,
+                               rtol=0, atol=0)
+
+
+def test_scipy_bdf_agrees_with_dopri5_and_a_pool_changes_nothing():
+    f = three_gaussians()
+    x = f.sample(6, generator=gen(43))
+    ref = pfode.invert(f, x, method="dopri5", rtol=1e-11, atol=1e-12)
+    info = {}
+    z = pfode.invert(f, x, method="scipy-bdf", rtol=1e-9, atol=1e-10, info=info)
+    # threshold: BDF's global error at local tolerance 1e-9 on a flow whose Lipschitz constant
+    #   stays below ~30 on [0, 1] (the inversion of s = 0.3 components); 1e-6 is 30 x 30 x rtol
+    torch.testing.assert_close(z, ref, rtol=1e-6, atol=1e-6)
+    assert info["nlu"].shape == (6,) and (info["nlu"] > 0).all()
+    z2 = pfode.invert(f, x, method="scipy-bdf", rtol=1e-9, atol=1e-10, workers=2)
+    torch.testing.assert_close(z2, z, rtol=0, atol=0)
+
+
+def test_flow_map_takes_an_explicit_grid():
+    f = three_gaussians()
+    z = torch.randn(4, 2, generator=gen(44), dtype=F64)
+    s = torch.linspace(1, 0, 21, dtype=F64)
+    ts = 3 * s / (1 + 2 * s)
+    M = pfode.FlowMap(f, 1.0, 0.0, method="heun", ts=ts)
+    assert M.steps == 20
+    torch.testing.assert_close(M(z), pfode.generate(f, z, method="heun", ts=ts), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="ts must run from t = 1 to t = 0"):
+        pfode.FlowMap(f, 1.0, 0.0, method="heun", ts=ts.flip(0))
+
+
+@pytest.mark.parametrize("method", ["euler", "edict", "bdia", "belm"])
+def test_flow_map_tangent_is_the_derivative_of_the_discrete_map(method):
+    """J_M u against a central difference of the same discrete map: error O(eps^2) from the
+    third derivative, plus round-off of order ulp / eps."""
+    f = three_gaussians()
+    z = torch.randn(6, 2, generator=gen(45), dtype=F64)
+    u = torch.randn(6, 2, generator=gen(46), dtype=F64)
+    M = pfode.generation_map(f, method=method, steps=30)
+    x, Ju = M.jvp(z, u)
+    torch.testing.assert_close(x, M(z), rtol=0, atol=1e-13)
+    eps = 1e-5
+    fd = (M(z + eps * u) - M(z - eps * u)) / (2 * eps)
+    # threshold: central-difference error eps^2 |D^3 M| (below 1e2 on this model) plus
+    #   round-off 1e-16 |M| / eps = 1e-11; 1e-6 relative to |J u| is a margin of 100
+    scale = Ju.norm(dim=1, keepdim=True)
+    assert ((Ju - fd).norm(dim=1, keepdim=True) / scale).max() <= 1e-6
+
+
+def test_unknown_options_and_states_are_named():
+    f = three_gaussians()
+    z = torch.zeros(3, 2, dtype=F64)
+    with pytest.raises(ValueError, match="unknown option.*gamma.*'edict'"):
+        pfode.generate(f, z, method="edict", steps=4, gamma=0.5)
+    with pytest.raises(ValueError, match="unknown option.*p for method 'rk4'"):
+        pfode.generate(f, z, method="rk4", steps=4, p=0.5)
+    with pytest.raises(ValueError, match="aux must be None for method 'euler'"):
+        pfode.generate(f, z, method="euler", steps=4, aux=z)
+    with pytest.raises(TypeError, match="workers"):
+        pfode.generate(f, z, method="scipy-bdf", workers=1.5)
+    with pytest.raises(TypeError, match="max_nfe"):
+        pfode.generate(f, z, method="rk4", steps=4, max_nfe="10")

@@ -4,10 +4,8 @@ Conventions: ``x_t = (1 - t) x0 + t eps`` (t = 0 data, t = 1 noise), the PF-ODE
 ``dx/dt = v(x, t) = E[eps - x0 | x_t = x]``, the generation map ``G`` (t: 1 → 0) and the
 inversion ``F = G^{-1}`` (t: 0 → 1). Every function takes batched tensors ``(B, n)``.
 """
-from . import bounds, nb
-from . import stats
-from . import exact_inversion, sde
-from .fields import GaussianMixture
+from . import bounds, exact_inversion, grid, nb, sde, stats
+from .fields import GaussianMixture, SpanReduction
 from .instability import (
     directional_instability,
     divergence,
@@ -26,9 +24,12 @@ from .instability import (
 )
 from .solvers import (
     METHODS,
-    FlowMap,
     ORDER,
+    SCHEMES,
     TABLEAUS,
+    BudgetExceeded,
+    FlowMap,
+    default_steps,
     default_tolerances,
     generate,
     generation_map,

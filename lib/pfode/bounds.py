@@ -2,16 +2,17 @@
 
 Every function works in float64, broadcasts over array arguments where that makes sense,
 validates its inputs (``ValueError`` naming the offending argument) and returns a numpy
-scalar for scalar input. Numbering follows the book (see ``/work/shared/MATH.md``):
+scalar for scalar input. Numbering follows the paper; each item names the book's statement:
 
-- Theorem 3.1: Euler inversion error and reconstruction error bounds
+- Theorem 3.1 [book: thm-ch4-31]: Euler inversion error and reconstruction error bounds
   (:func:`theorem31_bound`).
-- Lemma D.2: the lower bound ``beta`` on the geometric-average instability coefficient
-  (:func:`log_beta`, :func:`beta`).
-- Theorem 4.1: ``P(lambda_bar >= beta) >= 1 - delta1 - delta2``
-  (:func:`probability_lower_bound`, Monte Carlo :func:`delta1_mc`, :func:`delta2_mc`).
-- Theorem 4.3: volume (Steiner) bound on ``delta1`` and chi-square tail bounds on
-  ``delta2`` (:func:`log_steiner_volume`, :func:`delta1_steiner_bound`,
+- Lemma D.2 [book: lem-ch6-d2]: the lower bound ``beta`` on the geometric-average
+  instability coefficient (:func:`log_beta`, :func:`beta`).
+- Theorem 4.1 [book: thm-ch6-41]: ``P(lambda_bar >= beta) >= 1 - delta1 - delta2``
+  (:func:`probability_lower_bound`, Monte Carlo :func:`delta1_mc`, :func:`delta2_mc`, and
+  the best radius on a sample :func:`theorem41_best_bound`).
+- Theorem 4.3 [book: thm-ch8-43]: volume (Steiner) bound on ``delta1`` and chi-square tail
+  bounds on ``delta2`` (:func:`log_steiner_volume`, :func:`delta1_steiner_bound`,
   :func:`chi2_tail`, :func:`chi2_tail_chernoff`, :func:`chi2_tail_laurent_massart`).
 
 Densities and volumes in image dimension (n in the tens of thousands) under- or overflow
@@ -25,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import special, stats
+
+from .constants import LOG_2PI
 
 __all__ = [
     "Theorem31Bound",
@@ -43,11 +46,12 @@ __all__ = [
     "bernoulli_ci",
     "delta1_mc",
     "delta2_mc",
+    "Theorem41BestBound",
+    "theorem41_best_bound",
     "gaussian_neighbor_radius",
     "delta1_steiner_bound",
 ]
 
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -129,7 +133,7 @@ class Theorem31Bound(NamedTuple):
 
 
 def theorem31_bound(h, L, M) -> Theorem31Bound:
-    """Theorem 3.1 (reconstructed): Euler inversion and reconstruction error bounds.
+    """Theorem 3.1 [book: thm-ch4-31] (reconstructed): Euler inversion and reconstruction bounds.
 
     Let ``v`` be L-Lipschitz in x on the time interval [0, 1] and let the exact solution
     satisfy ``||x''(t)|| <= M``. Euler with step ``h`` then has global error (the inversion
@@ -165,7 +169,7 @@ def theorem31_bound(h, L, M) -> Theorem31Bound:
 
 
 def log_ball_volume(k):
-    """Log volume of the unit ball in R^k (used by Theorem 4.3 (Steiner)).
+    """Log volume of the unit ball in R^k (the ``omega_k`` of [book: eq-ch8-steiner]).
 
         log omega_k = (k/2) log(pi) - lgamma(k/2 + 1),   omega_k = pi^{k/2} / Gamma(k/2 + 1).
 
@@ -176,7 +180,7 @@ def log_ball_volume(k):
 
 
 def log_steiner_volume(n, ell, rho):
-    """Theorem 4.3 (Steiner): log volume of a cube of side ell grown by radius rho in R^n.
+    """Steiner formula [book: eq-ch8-steiner]: log volume of a cube of side ell grown by rho.
 
         vol(C_ell + rho B) = sum_{k=0}^{n} C(n, k) ell^{n-k} omega_k rho^k,
 
@@ -206,8 +210,9 @@ def log_steiner_volume(n, ell, rho):
 def log_cube_volume(n, side=2.0):
     """Log volume of the cube of side ``side`` in R^n: ``n log(side)``.
 
-    The support ``[-1, 1]^n`` of the data (Assumption 4.1) has ``side = 2``, volume ``2^n``;
-    Theorem 4.3 compares the Steiner volume with it. ``n >= 1``, ``side > 0``; broadcasts.
+    The support ``[-1, 1]^n`` of the data (Assumption 4.1, [book: asm-ch7-cube]) has
+    ``side = 2``, volume ``2^n``; Theorem 4.3 [book: thm-ch8-43] compares the Steiner volume
+    with it. ``n >= 1``, ``side > 0``; broadcasts.
     """
     n = _arr("n", n, lower=1.0)
     side = _arr("side", side, lower=0.0, strict=True)
@@ -224,7 +229,7 @@ def _chi2_args(n, r):
 
 
 def chi2_tail(n, r):
-    """Theorem 4.3 (delta2, exact): ``P(chi2_n > r) = Q(n/2, r/2)``.
+    """Theorem 4.3 (delta2, exact): ``P(chi2_n > r) = Q(n/2, r/2)`` [book: eq-ch8-chi2].
 
     ``Q`` is the regularised upper incomplete gamma function ``scipy.special.gammaincc``.
     For standard Gaussian z in R^n, ``||z||^2 ~ chi2_n``. ``n >= 1`` (degrees of freedom,
@@ -284,8 +289,8 @@ def log_chi2_tail(n, r):
 def chi2_tail_chernoff(n, r):
     """Theorem 4.3 (delta2, Chernoff): ``P(chi2_n >= (1+s) n) <= exp(-(n/2)(s - ln(1+s)))``.
 
-    With ``s = r/n - 1 > 0``; the bound is 1 (trivial) for ``r <= n``. Broadcasts;
-    ``n >= 1``, ``r >= 0`` finite.
+    With ``s = r/n - 1 > 0`` [book: eq-ch8-chernoff]; the bound is 1 (trivial) for
+    ``r <= n``. Broadcasts; ``n >= 1``, ``r >= 0`` finite.
     """
     n, r = _chi2_args(n, r)
     s = r / n - 1.0
@@ -321,7 +326,7 @@ def log_beta(n, r, log_gamma):
     If ``||z||^2 <= r`` and ``p_G(G(z)) <= gamma`` then
     ``lambda_bar_G(z) = (phi_n(z) / p_G(G(z)))^{1/n} >= beta`` with
 
-        beta = (2 pi)^{-1/2} e^{-r/(2n)} gamma^{-1/n}.
+        beta = (2 pi)^{-1/2} e^{-r/(2n)} gamma^{-1/n}             [book: eq-ch6-beta]
 
     Takes ``log_gamma = log(gamma)`` because densities in image dimension under/overflow.
     ``n >= 1``, ``r > 0`` finite, ``log_gamma`` finite real; all broadcast.
@@ -329,7 +334,7 @@ def log_beta(n, r, log_gamma):
     n = _arr("n", n, lower=1.0)
     r = _arr("r", r, lower=0.0, strict=True)
     log_gamma = _arr("log_gamma", log_gamma)
-    return _out(-0.5 * _LOG_2PI - r / (2.0 * n) - log_gamma / n)
+    return _out(-0.5 * LOG_2PI - r / (2.0 * n) - log_gamma / n)
 
 
 def beta(n, r, log_gamma):
@@ -346,8 +351,8 @@ def beta(n, r, log_gamma):
 def probability_lower_bound(delta1, delta2):
     """Theorem 4.1: ``P(lambda_bar_G(F(x)) >= beta) >= max(0, 1 - delta1 - delta2)``.
 
-    ``delta1 = P_q(p_G(x) > gamma)``, ``delta2 = P_q(||F(x)||^2 > r)``, both in [0, 1];
-    broadcasts.
+    ``delta1 = P_q(p_G(x) > gamma)``, ``delta2 = P_q(||F(x)||^2 > r)`` [book: eq-ch6-41], both
+    in [0, 1]; broadcasts.
     """
     d1 = _arr("delta1", delta1, lower=0.0, upper=1.0)
     d2 = _arr("delta2", delta2, lower=0.0, upper=1.0)
@@ -420,6 +425,80 @@ def delta2_mc(sq_norms, r, level=0.95) -> Estimate:
     return bernoulli_ci(int(np.count_nonzero(sq > rr)), sq.size, level)
 
 
+class Theorem41BestBound(NamedTuple):
+    """Result of :func:`theorem41_best_bound`: the best bound and where it is attained."""
+
+    bound: float
+    """``max(0, 1 - delta1 - delta2)`` at the best radius."""
+    r: float
+    """The radius attaining it (the first among the candidates)."""
+    log_gamma: float
+    """``log gamma(r)``, the density threshold that ``beta`` and ``r`` fix."""
+    delta1: float
+    """``#{log p_G(x_i) > log_gamma} / N`` at that radius."""
+    delta2: float
+    """``#{z2_i > r} / N`` at that radius."""
+
+
+def theorem41_best_bound(z2, log_pG, n, beta, r_candidates=None) -> Theorem41BestBound:
+    """Theorem 4.1 [book: thm-ch6-41] on a sample, at the best radius ``r`` for a fixed ``beta``.
+
+    For a radius ``r > 0``, Lemma D.2 [book: eq-ch6-beta] solved for the density threshold
+    gives the ``gamma`` at which ``beta`` is certified,
+
+        log gamma(r) = -n log(beta) - (n/2) log(2 pi) - r/2,
+
+    and on a sample ``z2_i = ||F(x_i)||^2``, ``log p_G(x_i)`` (``x_i ~ q``, ``i < N``) the
+    Monte Carlo bound of [book: eq-ch6-41] is
+
+        b(r) = max(0, 1 - delta1(r) - delta2(r)),
+        delta1(r) = #{log p_G(x_i) > log gamma(r)} / N,   delta2(r) = #{z2_i > r} / N,
+
+    that is ``probability_lower_bound(delta1_mc(log_pG, log gamma(r)).estimate,
+    delta2_mc(z2, r).estimate)``. Returns the largest ``b(r)`` over ``r_candidates`` and the
+    first candidate attaining it (ties go to the earlier one in the order given).
+
+    The default candidates, the sample values ``z2_i > 0`` in increasing order, give the
+    maximum over all ``r > 0``: ``delta2`` is constant on each ``[z2_(j), z2_(j+1))`` while
+    ``delta1`` does not decrease as ``r`` grows (``gamma`` falls), so ``b`` is largest at the
+    left end, and below the smallest ``z2_i`` ``delta2 = 1`` and ``b = 0``. The radius is
+    chosen after seeing the sample, so ``bound`` is optimistic as an estimate of the bound
+    at a radius fixed in advance. On the sample itself the inequality holds at every ``r``
+    (the union bound holds for the empirical distribution), so ``bound`` never exceeds the
+    fraction of the sample with ``log lambda_bar >= log beta``.
+
+    ``z2``: 1-D, non-empty, ``>= 0`` (``+inf`` allowed for a diverged solve); ``log_pG``:
+    the same length (``±inf`` allowed); ``n >= 1`` an integer; ``beta > 0`` a finite scalar;
+    ``r_candidates``: 1-D, non-empty, finite and ``> 0``. Counting is by sorting, so the
+    cost is ``O((N + M) log N)`` for ``M`` candidates.
+    """
+    z2 = _arr("z2", z2, lower=0.0, allow_posinf=True)
+    lp = _arr("log_pG", log_pG, allow_posinf=True, allow_neginf=True)
+    if z2.ndim != 1 or z2.size == 0:
+        raise ValueError(f"z2 must be a non-empty 1-D array, got shape {z2.shape}")
+    if lp.shape != z2.shape:
+        raise ValueError(f"log_pG must have the shape of z2 {z2.shape}, got {lp.shape}")
+    n = _scalar_int("n", n, lower=1)
+    b = _arr("beta", beta, lower=0.0, strict=True)
+    if b.ndim != 0:
+        raise ValueError("beta must be a scalar")
+    if r_candidates is None:
+        rs = np.sort(z2[(z2 > 0.0) & np.isfinite(z2)])
+        if rs.size == 0:
+            raise ValueError("z2 has no finite value > 0 to try as r; pass r_candidates")
+    else:
+        rs = _arr("r_candidates", r_candidates, lower=0.0, strict=True)
+        if rs.ndim != 1 or rs.size == 0:
+            raise ValueError(f"r_candidates must be a non-empty 1-D array, got shape {rs.shape}")
+    N = z2.size
+    lg = -n * math.log(float(b)) - 0.5 * n * LOG_2PI - 0.5 * rs                # (M,)
+    d1 = (N - np.searchsorted(np.sort(lp), lg, side="right")) / N               # #(lp > lg) / N
+    d2 = (N - np.searchsorted(np.sort(z2), rs, side="right")) / N               # #(z2 > r) / N
+    bound = np.maximum(0.0, 1.0 - d1 - d2)
+    i = int(np.argmax(bound))
+    return Theorem41BestBound(float(bound[i]), float(rs[i]), float(lg[i]), float(d1[i]), float(d2[i]))
+
+
 # --------------------------------------------------------------------------- Theorem 4.3
 
 
@@ -427,10 +506,11 @@ def gaussian_neighbor_radius(n, s, log_gamma):
     """Theorem 4.3 (helper): radius rho outside of which a Gaussian-neighbor mixture is <= gamma.
 
     For ``p_G = sum_i w_i (f_i * N(0, s^2 I))`` with ``f_i`` supported on ``Omega_i``
-    (Assumption 4.3), each term is at most ``(2 pi s^2)^{-n/2} exp(-dist(x, Omega_i)^2 /
-    (2 s^2))``, so ``p_G(x) > gamma`` forces ``dist(x, U Omega_i) < rho`` with
+    (Assumption 4.3, [book: asm-ch7-neighbors]), each term is at most
+    ``(2 pi s^2)^{-n/2} exp(-dist(x, Omega_i)^2 / (2 s^2))`` [book: eq-ch7-tail], so
+    ``p_G(x) > gamma`` forces ``dist(x, U Omega_i) < rho`` with
 
-        rho^2 = 2 s^2 (-log_gamma - (n/2) log(2 pi s^2)),
+        rho^2 = 2 s^2 (-log_gamma - (n/2) log(2 pi s^2)),         [book: eq-ch7-rho]
 
     and ``rho = 0`` when the right side is negative (then ``{p_G > gamma}`` is empty). The
     bound is attained by a single point mass (``p_G = N(mu, s^2 I)``). ``n >= 1``, ``s > 0``
@@ -439,7 +519,7 @@ def gaussian_neighbor_radius(n, s, log_gamma):
     n = _arr("n", n, lower=1.0)
     s = _arr("s", s, lower=0.0, strict=True)
     log_gamma = _arr("log_gamma", log_gamma)
-    rho2 = 2.0 * s * s * (-log_gamma - 0.5 * n * (_LOG_2PI + 2.0 * np.log(s)))
+    rho2 = 2.0 * s * s * (-log_gamma - 0.5 * n * (LOG_2PI + 2.0 * np.log(s)))
     return _out(np.sqrt(np.maximum(rho2, 0.0)))
 
 
@@ -447,11 +527,11 @@ def delta1_steiner_bound(n, m, ell, rho, q_max_log):
     """Theorem 4.3 (Steiner volume argument): upper bound on ``delta1 = P_q(p_G > gamma)``.
 
     Assumption: ``{x : p_G(x) > gamma}`` lies inside the union of the m neighborhoods each
-    grown by radius rho, each neighborhood inside a cube of side ell (Assumption 4.4, e.g.
-    rho from :func:`gaussian_neighbor_radius`), and q has a density bounded by
+    grown by radius rho, each neighborhood inside a cube of side ell (Assumption 4.4,
+    [book: asm-ch7-sparsity]; e.g. rho from :func:`gaussian_neighbor_radius`), and q has a density bounded by
     ``q_max = exp(q_max_log)``. Then
 
-        delta1 <= q_max * m * vol(C_ell + rho B),
+        delta1 <= q_max * m * vol(C_ell + rho B),                 [book: eq-ch8-delta1]
         log delta1 <= q_max_log + log m + log_steiner_volume(n, ell, rho),
 
     and the function returns ``min(1, exp(...))``. For q uniform on ``[-1, 1]^n``,

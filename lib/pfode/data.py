@@ -1,8 +1,9 @@
 """Real image patches from photographs that ship inside scikit-image and scikit-learn.
 
-The book's "real distribution" ``q`` (Assumptions 4.1–4.2) is a set of held-out patches of
-natural photographs, and the training set of the generation distribution ``p_G`` (a mixture
-of Gaussian neighbors, Assumption 4.3) is a disjoint set of patches of *other* photographs.
+The book's "real distribution" ``q`` (the paper's Assumptions 4.1–4.2, [book: asm-ch7-cube],
+[book: asm-ch7-positive]) is a set of held-out patches of natural photographs, and the training
+set of the generation distribution ``p_G`` (a mixture of Gaussian neighbors, Assumption 4.3,
+[book: asm-ch7-neighbors]) is a disjoint set of patches of *other* photographs.
 No file is downloaded: every source image is bundled with ``skimage.data`` or
 ``sklearn.datasets.load_sample_images``.
 
@@ -11,7 +12,12 @@ generator) averaged down to ``r x r`` RGB pixels by block means, flattened in ``
 order and scaled to ``[-1, 1]``: a point of ``R^n`` with ``n = 3 r^2``. The crop positions
 do not depend on ``r``, so the same seed gives the *same* crops at every resolution: the
 dimension sweep looks at one set of scenes with more and more pixels (the paper's view of an
-image as finitely many samples of a continuous picture, §D.5).
+image as finitely many samples of a continuous picture, its §D.5; [book: ch-dimension-sweep]).
+
+An image model takes the same pixels channels first: :func:`to_chw` and :func:`from_chw`
+convert between the two orders, :func:`show` makes either displayable, and
+:func:`trained_model_split` rebuilds the split a trained model saw from the data specification
+recorded with it.
 
 Sources (all colour photographs; ``cat`` is the same picture as ``chelsea`` and the two
 ``stereo_motorcycle`` views show one scene, so each scene appears once):
@@ -31,6 +37,8 @@ flower                ``sklearn ... load_sample_images`` (flower)  427 x 640
 """
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Sequence
 
@@ -46,6 +54,11 @@ __all__ = [
     "patch_split",
     "to_image",
     "PatchSplit",
+    "to_chw",
+    "from_chw",
+    "show",
+    "trained_model_split",
+    "ModelSplit",
 ]
 
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "immunohistochemistry",
@@ -89,7 +102,8 @@ def _load_uint8(name: str) -> np.ndarray:
 def load_image(name: str) -> np.ndarray:
     """The photograph ``name`` as float64 ``(H, W, 3)`` with values in ``[-1, 1]``.
 
-    8-bit values ``u`` map to ``u / 127.5 - 1``, so 0 → −1 and 255 → 1 (Assumption 4.1).
+    8-bit values ``u`` map to ``u / 127.5 - 1``, so 0 → −1 and 255 → 1 (Assumption 4.1,
+    [book: asm-ch7-cube]).
     """
     if not isinstance(name, str) or name not in SOURCES:
         raise ValueError(f"unknown image name {name!r}; choose from {', '.join(SOURCES)}")
@@ -220,3 +234,168 @@ def patch_split(r: int, num_train: int, num_test: int, *, crop: int = 64, seed: 
     train = _patches_at(train_images, pos_train, r, crop, dtype)
     test = _patches_at(test_images, pos_test, r, crop, dtype)
     return PatchSplit(train, test, train_images, test_images, pos_train[:, 0], pos_test[:, 0])
+
+
+# ---- the trained model's layout, display, and its data split ---------------------------------
+def _is_tensor(x) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _flat_side(flat, r, name: str) -> int:
+    """The side ``r`` of flattened RGB patches ``flat`` ``(..., 3 r^2)``, checked."""
+    if not (_is_tensor(flat) or isinstance(flat, np.ndarray)):
+        raise TypeError(f"{name} must be a numpy array or a torch.Tensor of shape (..., 3 r^2), "
+                        f"got {type(flat).__name__}")
+    n = flat.shape[-1] if flat.ndim else 0
+    if r is None:
+        r = int(round((n / 3) ** 0.5))
+    else:
+        r = _check_int("r", r, 1)
+    if flat.ndim == 0 or 3 * r * r != n:
+        raise ValueError(f"{name} must have a last axis of 3 r^2 entries (r x r RGB pixels), got "
+                         f"shape {tuple(flat.shape)}" + (f" for r = {r}" if r else ""))
+    return r
+
+
+def _permute_flat(flat, r: int, shape, axes):
+    batch = tuple(flat.shape[:-1])
+    axes = tuple(range(len(batch))) + tuple(len(batch) + a for a in axes)
+    blocks = flat.reshape(*batch, *shape)
+    if _is_tensor(flat):
+        return blocks.permute(*axes).reshape(*batch, 3 * r * r).contiguous()
+    return np.ascontiguousarray(blocks.transpose(axes).reshape(*batch, 3 * r * r))
+
+
+def to_chw(flat, r: int | None = None):
+    """Flattened patches from this module's ``(r, r, 3)`` order to the ``(3, r, r)`` order of an
+    image model (channels first), still flattened: ``(..., 3 r^2) -> (..., 3 r^2)``.
+
+    Entry ``(c, i, j)`` of the result, at index ``c r^2 + i r + j``, is pixel ``(i, j)``,
+    channel ``c`` of the patch, at index ``3 (i r + j) + c`` of ``flat``. A pure permutation:
+    same type (numpy or torch), dtype and values; ``r`` is inferred when not given.
+    :func:`from_chw` is the inverse.
+    """
+    r = _flat_side(flat, r, "flat")
+    return _permute_flat(flat, r, (r, r, 3), (2, 0, 1))
+
+
+def from_chw(flat, r: int | None = None):
+    """Inverse of :func:`to_chw`: flattened ``(3, r, r)`` patches back to ``(r, r, 3)`` order."""
+    r = _flat_side(flat, r, "flat")
+    return _permute_flat(flat, r, (3, r, r), (1, 2, 0))
+
+
+LAYOUTS = ("image", "patch", "chw")
+"""Layouts accepted by :func:`show`."""
+
+
+def show(x, axs=None, *, layout: str = "image", r: int | None = None) -> np.ndarray:
+    """Images with values in ``[-1, 1]`` as displayable arrays ``(..., h, w, 3)`` in ``[0, 1]``.
+
+    ``x`` (numpy or torch) is a batch of images ``(..., h, w, 3)`` (``layout="image"``) or of
+    flattened square patches ``(..., 3 r^2)``, in this module's ``(r, r, 3)`` order
+    (``"patch"``) or in the model's ``(3, r, r)`` order (``"chw"``). Values are clipped to
+    ``[-1, 1]`` (noise, say, overshoots) and mapped by ``(v + 1) / 2``, in float32 for float32
+    input and in float64 otherwise.
+    With ``axs`` (one matplotlib ``Axes`` per image, in an array of the batch shape, or one
+    ``Axes`` for one image) each image is also drawn there, pixels as squares, without ticks.
+    """
+    from ._checks import check_choice
+
+    check_choice(layout, "layout", LAYOUTS)
+    if _is_tensor(x):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy array or a torch.Tensor, got {type(x).__name__}")
+    if layout == "chw":
+        x = from_chw(x, r)
+    if layout != "image":
+        r = _flat_side(x, r, "x")
+        x = x.reshape(*x.shape[:-1], r, r, 3)
+    elif x.ndim < 3 or x.shape[-1] != 3:
+        raise ValueError(f"x must have shape (..., h, w, 3) for layout 'image', got {x.shape}")
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    img = (np.clip(x.astype(dtype, copy=False), -1, 1) + dtype(1)) / dtype(2)    # (..., h, w, 3)
+    if axs is not None:
+        axes = np.asarray(axs, dtype=object)
+        if axes.shape != img.shape[:-3]:
+            raise ValueError(f"axs must hold one Axes per image: shape {img.shape[:-3]}, got "
+                             f"{axes.shape}")
+        for ax, im in zip(axes.reshape(-1), img.reshape(-1, *img.shape[-3:])):
+            ax.imshow(im, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return img
+
+
+TRAINING_LOG = "training_log.json"
+"""File of a trained model's folder that records its training run and data specification."""
+
+_SPEC_INTS = ("r", "crop", "num_train", "num_test", "data_seed")
+
+
+class ModelSplit(NamedTuple):
+    """The patches a model was trained on and the held-out patches of its data specification."""
+
+    train: np.ndarray
+    """``(num_train, 3 r^2)`` training patches, in this module's ``(r, r, 3)`` order."""
+    test: np.ndarray
+    """``(num_test, 3 r^2)`` held-out patches (other photographs), same order."""
+    r: int
+    """Patch side: the model's images are ``3 x r x r``."""
+    train_images: tuple[str, ...]
+    test_images: tuple[str, ...]
+    spec: dict
+    """The data specification, as stored under ``"data"`` in the training log."""
+    log: dict
+    """The whole training log (empty when the split was built from a specification)."""
+
+
+def trained_model_split(source, *, min_test: int = 0) -> ModelSplit:
+    """The data split of a model trained on photograph patches [book: ch-real-models-training].
+
+    ``source`` is a model folder holding :data:`TRAINING_LOG` (or the path of that file),
+    whose ``"data"`` entry is the specification; or the specification itself, a mapping with
+    the integers ``r``, ``crop``, ``num_train``, ``num_test``, ``data_seed`` and optionally
+    ``train_images`` and ``test_images`` (default :data:`TRAIN_IMAGES`, :data:`TEST_IMAGES`).
+    The patches are :func:`patch_split` of that specification, so a model folder gives exactly
+    the training set its model saw. ``min_test`` asks for at least that many held-out patches:
+    above ``num_test`` that many are drawn instead (a new draw; the training set is the same).
+    """
+    import json
+    from pathlib import Path
+
+    log = {}
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            path = path / TRAINING_LOG
+        if not path.is_file():
+            raise FileNotFoundError(f"source {str(source)!r} is neither a model folder holding "
+                                    f"{TRAINING_LOG} nor such a file")
+        log = json.loads(path.read_text())
+        if not isinstance(log, dict) or not isinstance(log.get("data"), dict):
+            raise ValueError(f"source {str(path)!r} has no \"data\" entry (the patch specification)")
+        spec = log["data"]
+    elif isinstance(source, Mapping):
+        spec = source
+    else:
+        raise TypeError(f"source must be a model folder, a {TRAINING_LOG} path or a data "
+                        f"specification (a mapping), got {type(source).__name__}")
+    unknown = set(spec) - set(_SPEC_INTS) - {"train_images", "test_images"}
+    missing = [k for k in _SPEC_INTS if k not in spec]
+    if unknown or missing:
+        what = f"lacks {missing}" if missing else f"has unknown entries {sorted(unknown)}"
+        raise ValueError(f"the data specification of source {what}; it needs "
+                         f"{', '.join(_SPEC_INTS)} (and may name train_images, test_images)")
+    ints = {k: _check_int(f"source[{k!r}]", spec[k], 0 if k == "data_seed" else 1) for k in _SPEC_INTS}
+    min_test = _check_int("min_test", min_test, 0)
+    train_images = _check_names(spec.get("train_images", TRAIN_IMAGES), "source['train_images']")
+    test_images = _check_names(spec.get("test_images", TEST_IMAGES), "source['test_images']")
+    split = patch_split(ints["r"], ints["num_train"], max(ints["num_test"], min_test),
+                        crop=ints["crop"], seed=ints["data_seed"], train_images=train_images,
+                        test_images=test_images)
+    spec = dict(ints, train_images=list(train_images), test_images=list(test_images))
+    return ModelSplit(split.train, split.test, ints["r"], split.train_images, split.test_images,
+                      spec, log)

@@ -5,7 +5,8 @@ or a ``UNet2DModel`` trained with the same objective) predicts, at noise level `
 
     model_output = eps - x0,      x_sigma = (1 - sigma) x0 + sigma eps,
 
-which is the book's velocity ``v(x, t) = E[eps - x0 | x_t = x]`` with ``t = sigma``. The check
+which is the book's velocity ``v(x, t) = E[eps - x0 | x_t = x]`` with ``t = sigma``
+([book: eq-ch2-velocity]; the argument is [book: prop-diffusers-velocity]). The check
 is ``FlowMatchEulerDiscreteScheduler.step``: ``prev = x + (sigma_next - sigma) * model_output``
 is one Euler step of ``dx/dt = v`` from ``t = sigma`` to ``t = sigma_next``. The model takes
 ``timestep = 1000 * sigma``. So
@@ -41,7 +42,6 @@ like every other field. :func:`load_pipeline` recognises a ``FluxPipeline`` fold
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -72,6 +72,17 @@ NULL_CONDITIONING_FILE = "null_conditioning.pt"
 """File in a pipeline folder holding the empty-prompt embeddings (``dict`` of tensors)."""
 
 
+
+def require_diffusers():
+    """The ``diffusers`` module, or an ImportError saying how to install it: it is an optional
+    dependency of pfode (``pip install 'pfode[diffusers]'``; ``make venv`` installs it)."""
+    try:
+        import diffusers
+    except ImportError:
+        raise ImportError("this part of pfode.diffusers_field needs diffusers, an optional "
+                          "dependency: pip install 'pfode[diffusers]' (make venv installs it)") from None
+    return diffusers
+
 def math_attention():
     """Context manager selecting PyTorch's math attention kernel (forward-mode AD works)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -79,7 +90,10 @@ def math_attention():
 
 
 def shift_sigma(sigma, shift: float = 1.0):
-    """The time shift of SD3: ``sigma' = shift sigma / (1 + (shift - 1) sigma)`` (identity at 1)."""
+    """The time shift of SD3: ``sigma' = shift sigma / (1 + (shift - 1) sigma)`` (identity at 1).
+
+    The shift of [book: eq-sd3-shift].
+    """
     return shift * sigma / (1 + (shift - 1) * sigma)
 
 
@@ -109,15 +123,11 @@ def schedule_map(field, ts, method: str = "euler"):
     ``method`` over ``ts`` and ``M.jvp(z, u)`` is the exact derivative of that discrete map
     (tangent equation on the same grid). Decreasing ``ts``: generation; increasing: inversion.
     """
-    from .solvers import FlowMap, _check_grid
+    from .grid import check_grid
+    from .solvers import FlowMap
 
-    ts = _check_grid(ts, None)
-
-    class _GridMap(FlowMap):
-        def _ts(self):
-            return ts
-
-    return _GridMap(field, float(ts[0]), float(ts[-1]), method=method)
+    ts = check_grid(ts)
+    return FlowMap(field, float(ts[0]), float(ts[-1]), method=method, ts=ts)
 
 
 def null_conditioning(model, batch: int = 1, dtype=None) -> dict:
@@ -361,7 +371,7 @@ def load_transformer(path, dtype=torch.float32):
     """``SD3Transformer2DModel`` (or ``UNet2DModel``) saved with ``save_pretrained`` at ``path``."""
     p = _check_local(path)
     cfg = _read_json(p / "config.json") if (p / "config.json").exists() else {}
-    import diffusers
+    diffusers = require_diffusers()
     name = cfg.get("_class_name", "SD3Transformer2DModel")
     cls = getattr(diffusers, name, None)
     if cls is None:
@@ -511,6 +521,7 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
             f"{cls}: only the text-to-image FluxPipeline layout is wrapped (no image "
             "conditioning channels or reference tokens)")
     _subfolders(p, ("transformer", "vae", "scheduler"))
+    require_diffusers()
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
 
     if cls == "FluxPipeline":
@@ -528,6 +539,7 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     if cache.exists():
         cond = torch.load(cache, map_location="cpu", weights_only=True)
     else:
+        require_diffusers()
         from diffusers import StableDiffusion3Pipeline
         pipe = StableDiffusion3Pipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
                                                         scheduler=scheduler, torch_dtype=dtype,
@@ -548,6 +560,7 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
 
 def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_scale) -> PipelineField:
     """The FLUX branch of :func:`load_pipeline`."""
+    require_diffusers()
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
     transformer = FluxTransformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
@@ -562,6 +575,7 @@ def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_s
     if cache.exists():
         cond = torch.load(cache, map_location="cpu", weights_only=True)
     else:
+        require_diffusers()
         from diffusers import FluxPipeline
         pipe = FluxPipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
                                             scheduler=scheduler, torch_dtype=dtype,

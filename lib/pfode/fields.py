@@ -1,6 +1,6 @@
 """Exact velocity fields.
 
-Conventions (the book's Eq. (interp), fixed for the whole package)::
+Conventions (fixed for the whole package; [book: eq-ch2-interpolant], [book: eq-ch2-velocity])::
 
     x_t = (1 - t) x0 + t eps,   t = 0 data,  t = 1 noise,  eps ~ N(0, I_n)
     v(x, t) = E[eps - x0 | x_t = x]                       (PF-ODE, paper Eq. 1)
@@ -17,8 +17,8 @@ import math
 import torch
 
 from ._checks import FLOAT_DTYPES, as_batch, as_real, check_generator, check_int, check_norms, check_time
+from .constants import LOG_2PI
 
-LOG_2PI = math.log(2 * math.pi)
 _SHORT = 64  # rows up to this length: reductions as matrix-vector products (faster on CPU)
 
 
@@ -38,7 +38,7 @@ def _softmax_rows(logits: torch.Tensor) -> torch.Tensor:
 
 
 class GaussianMixture:
-    r"""Exact PF-ODE field of ``p0 = sum_k w_k N(mu_k, s_k^2 I)`` (book Eq. eq-gmm-velocity).
+    r"""Exact PF-ODE field of ``p0 = sum_k w_k N(mu_k, s_k^2 I)`` ([book: eq-gmm-velocity]).
 
     Component ``k`` at time ``t`` is ``N((1-t) mu_k, Sigma_k(t) I)`` with
     ``Sigma_k(t) = (1-t)^2 s_k^2 + t^2``. With responsibilities
@@ -50,7 +50,7 @@ class GaussianMixture:
     One evaluation is two GEMMs, ``(B, n) x (n, K)`` for the squared distances and
     ``(B, K) x (K, n)`` for the weighted means, so ``K`` in the thousands and ``n`` in the
     tens of thousands are fine. With real images as ``means`` and a small common ``s`` this
-    is the "mixture of Gaussian neighbors" of Assumption 4.3.
+    is the "mixture of Gaussian neighbors" of Assumption 4.3 ([book: asm-ch7-neighbors]).
 
     Parameters
     ----------
@@ -134,11 +134,11 @@ class GaussianMixture:
 
     # -- the public API -------------------------------------------------------------------
     def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
-        """The exact PF-ODE velocity v(x, t), shape (B, n) (book Eq. eq-gmm-velocity).
+        """The exact PF-ODE velocity v(x, t), shape (B, n) ([book: eq-gmm-velocity]).
 
         The hot path of every solver: the squared distances are one fused GEMM
         (``addmm``) when t is a scalar, and the output another, so one call costs little
-        more than its two GEMMs (see the benchmarks appendix).
+        more than its two GEMMs (see the benchmarks appendix, [book: benchmarks]).
         """
         x = as_batch(x, "x", n=self.n)
         mu, mu2, s2, logw = self._params(x)
@@ -161,7 +161,7 @@ class GaussianMixture:
     __call__ = velocity
 
     def log_prob(self, x: torch.Tensor, t=0.0) -> torch.Tensor:
-        """Exact log p_t(x), shape (B,): log-sum-exp over the components.
+        """Exact log p_t(x), shape (B,): log-sum-exp over the components ([book: eq-gmm-logp]).
 
         Computed in float64 whatever x's dtype: near t = 0 the squared distances divided by
         ``Sigma_k(t) ≈ s_k²`` amplify the round-off of their expanded form by ``1/s²``
@@ -172,14 +172,14 @@ class GaussianMixture:
         return (torch.logsumexp(logits, dim=1) - 0.5 * self.n * LOG_2PI).to(x.dtype)
 
     def score(self, x: torch.Tensor, t) -> torch.Tensor:
-        """Exact score ∇_x log p_t(x), shape (B, n)."""
+        """Exact score ∇_x log p_t(x), shape (B, n) ([book: eq-gmm-logp])."""
         x = as_batch(x, "x", n=self.n)
         mu, _, _, t, c, sigma, _, _, logits = self._terms(x, t)
         r = torch.softmax(logits, dim=1)
         return -(r / sigma).sum(1, keepdim=True) * x + c * ((r / sigma) @ mu)
 
     def divergence(self, x: torch.Tensor, t) -> torch.Tensor:
-        r"""Exact ``div v = tr ∇_x v``, shape (B,), in closed form (book Eq. eq-gmm-divergence).
+        r"""Exact ``div v = tr ∇_x v``, shape (B,), in closed form ([book: eq-gmm-divergence]).
 
         With ``u_k = a_k (x - m_k) - mu_k``, ``g_k = -(x - m_k)/Sigma_k`` and
         ``gbar = sum_k r_k g_k``: ``tr ∇v = n sum_k r_k a_k + sum_k r_k u_k·g_k - v·gbar``.
@@ -200,7 +200,7 @@ class GaussianMixture:
         return (self.n * (r * a).sum(1) + (r * ug).sum(1) - (v * gbar).sum(1)).to(x_in.dtype)
 
     def velocity_jvp(self, x: torch.Tensor, t, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""``(v(x, t), ∇_x v(x, t) w)`` in closed form (book Eq. eq-gmm-jacobian), shapes (B, n).
+        r"""``(v(x, t), ∇_x v(x, t) w)`` in closed form ([book: eq-gmm-jacobian]), shapes (B, n).
 
         ``∇v w = (sum_k r_k a_k) w + sum_k r_k beta_k u_k`` with
         ``beta_k = (g_k - gbar)·w`` — the derivative of the responsibilities — and ``u_k``,
@@ -220,6 +220,61 @@ class GaussianMixture:
         jw = ra * w + (r * beta * a).sum(1, keepdim=True) * x - both[B:]
         return v, jw
 
+    def velocity_jacobian(self, x: torch.Tensor, t) -> torch.Tensor:
+        r"""The Jacobian ``∇_x v(x, t)`` in closed form, shape (B, n, n) ([book: eq-gmm-jacobian]).
+
+        With ``m_k = (1-t) mu_k``, ``a_k = (t - (1-t) s_k²)/Sigma_k``,
+        ``u_k = a_k (x - m_k) - mu_k`` (so ``v = sum_k r_k u_k``) and
+        ``g_k = -(x - m_k)/Sigma_k`` (so ``∇_x r_k = r_k (g_k - gbar)``, ``gbar = sum_k r_k g_k``),
+        differentiating ``v`` gives eq-gmm-jacobian, and since ``sum_k r_k (g_k - gbar) = 0``
+        its second term is a posterior cross-covariance:
+
+        .. math::
+            \nabla_x v = \Big(\sum_k r_k a_k\Big) I_n + \sum_k r_k\,(u_k - v)(g_k - \bar g)^\top
+                       = \bar a\, I_n + \mathrm{Cov}_r(u, g).
+
+        For a common std s every component has the same ``Sigma`` and ``a``, and
+        ``a (1-t) + 1 = t/Sigma``, so ``u_k - v = -(t/Sigma)(mu_k - mubar)`` and
+        ``g_k - gbar = ((1-t)/Sigma)(mu_k - mubar)`` with ``mubar = sum_k r_k mu_k``:
+
+        .. math::
+            \nabla_x v = a\, I_n - \frac{t\,(1-t)}{\Sigma^2}\,\mathrm{Cov}_r(\mu),
+
+        symmetric, with the posterior covariance of the means (the form of the stiffness
+        remark of [book: ch-dimension-sweep]); this case is computed from the centred means.
+        Components whose responsibility is below 1e-17 in every row are left out: each would
+        change ``J`` by less than 1e-17 times ``(t(1-t)/Sigma²) max_k ||mu_k - mubar||²``
+        (common std), a twentieth of the float64 round-off on that scale. Computed in float64
+        whatever x's dtype (see :meth:`log_prob`); the result has x's dtype. Memory
+        ``B (n² + 2 K' n)`` numbers for the ``K'`` components kept.
+        """
+        x_in = as_batch(x, "x", n=self.n)
+        x = x_in.double()
+        mu, _, s2, t, c, sigma, _, _, logits = self._terms(x, t)
+        r = torch.softmax(logits, dim=1)                                      # (B, K)
+        keep = (r > 1e-17).any(0)
+        r, mu, s2, sigma = r[:, keep], mu[keep], s2[keep], sigma[:, keep]
+        a = (t - c * s2) / sigma                                              # (B|1, K)
+        if bool((self.stds == self.stds[0]).all()):
+            dev = mu - (r @ mu)[:, None]                                      # (B, K, n)
+            cov = (r[..., None] * dev).transpose(1, 2) @ dev                  # (B, n, n)
+            jac = cov.mul_((-t * c / sigma[:, :1] ** 2)[..., None])
+            diag = a[:, :1]                                                   # (B|1, 1)
+        else:
+            xm = x[:, None] - c[..., None] * mu                               # (B, K, n)
+            u, g = a[..., None] * xm - mu, -xm / sigma[..., None]
+            du = u - (r[..., None] * u).sum(1, keepdim=True)
+            dg = g - (r[..., None] * g).sum(1, keepdim=True)
+            jac = (r[..., None] * du).transpose(1, 2) @ dg                    # (B, n, n)
+            diag = (r * a).sum(1, keepdim=True)                               # (B, 1)
+        jac.diagonal(dim1=1, dim2=2).add_(diag)
+        return jac.to(x_in.dtype)
+
+    def span_reduction(self, rtol: float | None = None) -> SpanReduction:
+        """This mixture (common std only) split over the span of its means: a
+        :class:`SpanReduction` ([book: prop-ch9-span]); ``rtol`` sets the numerical rank."""
+        return SpanReduction(self, rtol)
+
     def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``num`` exact samples of p0, shape (num, n), drawn through ``generator``."""
         check_int(num, "num")
@@ -227,3 +282,110 @@ class GaussianMixture:
         comp = torch.multinomial(self.weights, num, replacement=True, generator=generator)
         eps = torch.randn(num, self.n, generator=generator, dtype=self.means.dtype)
         return self.means[comp] + self.stds[comp, None] * eps
+
+
+class SpanReduction:
+    r"""A common-std mixture split over the span of its means and the orthogonal complement.
+
+    For ``p0 = sum_k w_k N(mu_k, s² I_n)`` let ``Q`` (n, D) be an orthonormal basis of
+    ``V = span{mu_k}`` (:attr:`basis`), ``x_par = Qᵀ x`` the span coordinates and
+    ``x_perp = x - Q x_par`` the orthogonal part (:meth:`split`). All components share
+    ``Sigma(t) = (1-t)² s² + t²``, and ``||x - (1-t) mu_k||² = ||x_par - (1-t) Y_k||² +
+    ||x_perp||²`` with ``Y_k = Qᵀ mu_k``, so the factor in ``x_perp`` is common to every
+    component and (Proposition [book: prop-ch9-span])
+
+    .. math::
+        \log p_t(x) = \log p_{V,t}(x_\parallel) + \log \mathcal N\big(x_\perp; 0, \Sigma(t) I_{n-D}\big),
+        \qquad
+        v(x, t) = Q\, v_V(x_\parallel, t) + a(t)\, x_\perp,
+
+    where ``p_V = sum_k w_k N(Y_k, s² I_D)`` is the mixture in V (:attr:`field`, a
+    ``D``-dimensional :class:`GaussianMixture`) and ``a = (t - (1-t) s²)/Sigma = Sigma'/(2 Sigma)``.
+    The orthogonal part therefore flows exactly, ``x_perp(t1) = sqrt(Sigma(t1)/Sigma(t0))
+    x_perp(t0)`` (:meth:`perp_flow`), and the inversion splits as
+    ``F(x) = Q F_V(x_par) + x_perp / s`` ([book: eq-ch9-split]): one solve in D dimensions.
+
+    Built by :meth:`GaussianMixture.span_reduction`. ``D`` is the numerical rank of the
+    means: singular values above ``rtol`` times the largest (default ``max(K, n)`` float64
+    epsilons, numpy's ``matrix_rank`` rule).
+    """
+
+    def __init__(self, mixture: GaussianMixture, rtol: float | None = None):
+        if not isinstance(mixture, GaussianMixture):
+            raise TypeError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
+        stds = mixture.stds
+        if not bool((stds == stds[0]).all()):
+            raise ValueError("the span reduction needs a common std: with per-component stds "
+                             "the responsibilities depend on the orthogonal part too")
+        means = mixture.means.double()
+        if rtol is None:
+            rtol = max(means.shape) * torch.finfo(torch.float64).eps
+        if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol > 0):
+            raise ValueError(f"rtol must be a finite number > 0, got {rtol!r}")
+        _, sv, vh = torch.linalg.svd(means, full_matrices=False)
+        D = int((sv > sv.max() * rtol).sum())
+        if D == 0:
+            raise ValueError("the means are all zero: their span is {0}")
+        self.basis = vh[:D].T.contiguous()                                    # (n, D), float64
+        self.std = float(stds[0])
+        self.n = mixture.n
+        self.field = GaussianMixture(means @ self.basis, self.std, mixture.weights,
+                                     dtype=mixture.means.dtype)
+
+    @property
+    def dim(self) -> int:
+        """D, the dimension of the span of the means."""
+        return self.basis.shape[1]
+
+    def __repr__(self) -> str:
+        return f"SpanReduction(n={self.n}, D={self.dim}, std={self.std})"
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_par, x_perp)``: span coordinates ``Qᵀ x``, shape (B, D), and the orthogonal
+        part ``x - Q Qᵀ x``, shape (B, n), in x's dtype."""
+        x = as_batch(x, "x", n=self.n)
+        q = self.basis.to(x)
+        x_par = x @ q
+        return x_par, x - x_par @ q.T
+
+    def join(self, y_par: torch.Tensor, y_perp: torch.Tensor) -> torch.Tensor:
+        """``Q y_par + y_perp``, shape (B, n): the inverse of :meth:`split`."""
+        y_par = as_batch(y_par, "y_par", n=self.dim)
+        y_perp = as_batch(y_perp, "y_perp", n=self.n)
+        return y_par @ self.basis.to(y_par).T + y_perp
+
+    def _sigma_a(self, t, x: torch.Tensor):
+        t = self.field._time(t, x)                                            # (B|1, 1)
+        c, s2 = 1 - t, self.std * self.std
+        sigma = c * c * s2 + t * t
+        return sigma, (t - c * s2) / sigma
+
+    def log_prob(self, x: torch.Tensor, t=0.0) -> torch.Tensor:
+        """``log p_V,t(x_par) + log N(x_perp; 0, Sigma(t) I_{n-D})``, shape (B,): equal to the
+        full mixture's :meth:`GaussianMixture.log_prob` ([book: eq-ch9-split]). Float64 inside."""
+        x_in = as_batch(x, "x", n=self.n)
+        x_par, x_perp = self.split(x_in.double())
+        sigma, _ = self._sigma_a(t, x_par)
+        perp = (-0.5 * (self.n - self.dim) * torch.log(2 * math.pi * sigma)
+                - 0.5 * (x_perp * x_perp).sum(1, keepdim=True) / sigma)       # (B|1, 1)
+        return (self.field.log_prob(x_par, t) + perp[:, 0]).to(x_in.dtype)
+
+    def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
+        """``Q v_V(x_par, t) + a(t) x_perp``, shape (B, n): the full mixture's velocity."""
+        x_par, x_perp = self.split(x)
+        _, a = self._sigma_a(t, x_par)
+        return self.join(self.field.velocity(x_par, t), a * x_perp)
+
+    def perp_flow(self, y: torch.Tensor, t0: float = 0.0, t1: float = 1.0) -> torch.Tensor:
+        """The exact flow of the orthogonal part from t0 to t1: ``y sqrt(Sigma(t1)/Sigma(t0))``.
+
+        The defaults give the inversion's ``x_perp / s``; ``(t0, t1) = (1, 0)`` the
+        generation's ``s z_perp``. ``y`` of shape (B, n), orthogonal to the span.
+        """
+        y = as_batch(y, "y", n=self.n)
+        for name, t in (("t0", t0), ("t1", t1)):
+            if isinstance(t, torch.Tensor) and t.numel() != 1:
+                raise ValueError(f"{name} must be a scalar")
+            check_time(t, name)
+        sig0, sig1 = ((1 - float(t)) ** 2 * self.std * self.std + float(t) ** 2 for t in (t0, t1))
+        return y * math.sqrt(sig1) / math.sqrt(sig0)

@@ -1,16 +1,25 @@
 """Instability estimators for a map ``M`` (usually the generation map ``G``).
 
-Definitions (book chapter "Instability"; MATH.md §3):
+Definitions ([book: ch-instability]; numbers are the paper's):
 
-- intrinsic instability coefficient (Def. 2.2): ``λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖``;
-- instability coefficient under a finite perturbation (Prop. 2.1):
-  ``κ_M(z, Δ) = ‖M(z + Δ) − M(z)‖ / ‖Δ‖``;
-- geometric average (Def. 4.1): ``λ̄_M(z) = |det J_M(z)|^{1/n}``, which for the flow
-  map comes from Liouville's formula (Lemma D.1)
-  ``log|det J_G(z)| = ∫_1^0 div v(x_t, t) dt = log φ_n(z) − log p_G(G(z))``.
+- intrinsic instability coefficient (Def. 2.2, [book: def-ch3-intrinsic]):
+  ``λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖``;
+- instability coefficient under a finite perturbation (Prop. 2.1, [book: def-ch3-kappa],
+  [book: prop-ch3-instability-effect]): ``κ_M(z, Δ) = ‖M(z + Δ) − M(z)‖ / ‖Δ‖``;
+- geometric average (Def. 4.1, [book: def-ch3-geometric]): ``λ̄_M(z) = |det J_M(z)|^{1/n}``,
+  which for the flow map comes from Liouville's formula (Lemma D.1, [book: lem-ch5-d1])
+  ``log|det J_G(z)| = ∫_1^0 div v(x_t, t) dt = log φ_n(z) − log p_G(G(z))``, and on the
+  data side ``log|det J_F(x)| = ∫_0^1 div v(x_t, t) dt = −log|det J_G(F(x))|``
+  ([book: eq-ch5-data-side]).
 
-A ``map_fn`` takes ``(B, n)`` and returns ``(B, n)``, row by row (e.g.
-``pfode.generation_map(field, method="rk4", steps=200)``).
+Two kinds of first argument:
+
+- estimators of λ, κ, Jacobians and spectra take a map ``map_fn``, a callable taking
+  ``(B, n)`` to ``(B, n)`` row by row (e.g. ``pfode.generation_map(field, method="rk4",
+  steps=200)``);
+- integrals along the flow (:func:`log_det_jacobian`, :func:`path_constants`) and field
+  quantities (:func:`divergence`, :func:`field_jacobian`) take the field ``v(x, t)``. The
+  integrals run either way: ``direction="generate"`` (t: 1 → 0) or ``"invert"`` (t: 0 → 1).
 """
 from __future__ import annotations
 
@@ -22,7 +31,8 @@ import torch
 
 from ._checks import (as_batch, check_callable, check_choice, check_generator, check_int,
                       check_norms, check_output, check_steps, check_time)
-from .solvers import Field, _grid, integrate
+from .grid import time_grid
+from .solvers import Field, default_steps, integrate
 
 MapFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,7 +64,7 @@ def _directions(u, z: torch.Tensor, name: str = "u") -> torch.Tensor:
     return u
 
 
-def _forward_jvp(fn, x, u, name: str):
+def forward_jvp(fn, x, u, name: str):
     """``torch.func.jvp(fn, (x,), (u,))``, with a TypeError naming ``fn`` when it cannot be
     differentiated forward (it leaves torch: numpy, Python floats, in-place storage access)."""
     try:
@@ -78,7 +88,7 @@ def jvp(map_fn: MapFn, z: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, 
     if hasattr(map_fn, "jvp"):
         out, Ju = map_fn.jvp(z, u)
     else:
-        out, Ju = _forward_jvp(map_fn, z, u, "map_fn")
+        out, Ju = forward_jvp(map_fn, z, u, "map_fn")
     check_output(out, z, "map_fn")
     return out, check_output(Ju, z, "the JVP of map_fn")
 
@@ -99,7 +109,8 @@ def _norm_ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def directional_instability(map_fn: MapFn, z: torch.Tensor, u) -> torch.Tensor:
     """λ_M(z; u) = ‖J_M(z) u‖ / ‖u‖ (Def. 2.2), exact up to the solver, via one JVP. Shape (B,).
 
-    The JVP is taken along the unit vector u/‖u‖ (J is linear), so the size of u does not matter.
+    The JVP is taken along the unit vector u/‖u‖ (J is linear), so the size of u does not matter
+    ([book: eq-ch3-lambda]).
     """
     z = as_batch(z, "z")
     u = _unit(_directions(u, z))
@@ -110,8 +121,9 @@ def directional_instability(map_fn: MapFn, z: torch.Tensor, u) -> torch.Tensor:
 def instability_coefficient(map_fn: MapFn, z: torch.Tensor, delta) -> torch.Tensor:
     """κ_M(z, Δ) = ‖M(z + Δ) − M(z)‖ / ‖Δ‖ (Prop. 2.1). Shape (B,).
 
-    ``z`` and ``z + Δ`` are solved in one batch, so an adaptive solver takes the same steps
-    for both and the difference is not polluted by two different step sequences.
+    The coefficient of [book: eq-ch3-kappa]. ``z`` and ``z + Δ`` are solved in one batch, so
+    an adaptive solver takes the same steps for both and the difference is not polluted by two
+    different step sequences.
     """
     z = as_batch(z, "z")
     delta = _directions(delta, z, "delta")
@@ -152,7 +164,8 @@ def instability_fd(map_fn: MapFn, xs, ys, *, axis: str = "x",
     Solve ``M`` at every grid point (once, in one batch), then
     ``λ_{ij} ≈ ‖M(z_{i,j+1}) − M(z_{ij})‖ / h`` along x (or along y for ``axis="y"``).
     Returns shape ``(len(ys), len(xs) − 1)`` for x, ``(len(ys) − 1, len(xs))`` for y. Each
-    value approximates λ_M(·; e_axis) at the midpoint of its two grid points to O(h²).
+    value approximates λ_M(·; e_axis) at the midpoint of its two grid points to O(h²)
+    ([book: eq-ch3-midpoint]).
     ``values`` (shape (len(ys), len(xs), n)) skips the solve when M is known on the grid.
     """
     check_choice(axis, "axis", ("x", "y"))
@@ -197,7 +210,7 @@ def field_jacobian(field: Field, x: torch.Tensor, t) -> torch.Tensor:
     B, n = x.shape
     xx = x.repeat_interleave(n, dim=0)                                        # (B·n, n)
     ee = torch.eye(n, dtype=x.dtype, device=x.device).repeat(B, 1)            # (B·n, n)
-    v, cols = _forward_jvp(lambda y: field(y, t), xx, ee, "field")
+    v, cols = forward_jvp(lambda y: field(y, t), xx, ee, "field")
     check_output(v, xx, "field", t)
     return check_output(cols, xx, "the JVP of field", t).reshape(B, n, n).transpose(1, 2)
 
@@ -268,36 +281,65 @@ def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
     raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
 
 
-def log_det_jacobian(field: Field, z: torch.Tensor, *, method: str = "dopri5",
-                     steps: Optional[int] = None, rtol: Optional[float] = None,
-                     atol: Optional[float] = None, trace: str = "exact", num_probes: int = 1,
+def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generate",
+                     method: str = "dopri5", steps: Optional[int] = None,
+                     rtol: Optional[float] = None, atol: Optional[float] = None,
+                     trace: str = "exact", probes: Optional[torch.Tensor] = None,
+                     num_probes: Optional[int] = None,
                      generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(G(z), log|det J_G(z)|)`` by Liouville's formula (Lemma D.1).
+    """``(M(z), log|det J_M(z)|)`` for the flow map ``M = G`` or ``M = F``, by Liouville's
+    formula [book: eq-ch5-liouville], in one solve.
 
-    Integrates the augmented system ``d/dt [x, ℓ] = [v(x, t), div v(x, t)]`` from t = 1 to
-    t = 0 with ℓ(1) = 0, so ``ℓ(0) = ∫_1^0 div v dt = log|det J_G(z)|``. The trace is exact
-    or a Hutchinson estimate with ``num_probes`` Rademacher probes drawn once from
-    ``generator`` (fixed along the path, as in FFJORD).
+    Integrates the augmented system ``d/dt [x, ℓ] = [v(x, t), div v(x, t)]`` from ``x = z``,
+    ``ℓ = 0`` along the path of ``direction``; both entries of the result are its end point:
+
+    - ``"generate"`` (t: 1 → 0, ``z`` noise): ``(G(z), log|det J_G(z)|)`` with
+      ``ℓ(0) = ∫_1^0 div v dt`` (Lemma D.1, [book: eq-ch5-d1]);
+    - ``"invert"`` (t: 0 → 1, ``z`` data x): ``(F(x), log|det J_F(x)|)`` with
+      ``ℓ(1) = ∫_0^1 div v dt``. Since ``J_G(F(x)) = J_F(x)^{-1}``, the generation map's
+      ``log|det J_G(F(x))|`` is its negative [book: eq-ch5-data-side], computed here along the
+      inversion path, which is well conditioned where G stretches.
+
+    The trace is :func:`divergence`: ``trace="exact"``, or ``"hutchinson"``, the estimate
+    ``εᵀ (∇v) ε`` averaged over probes held fixed along the path (as in FFJORD): either
+    ``probes`` of shape (P, B, n), or ``num_probes`` (default 1) Rademacher probes drawn once
+    from ``generator``. With one probe per row, ``z.repeat(R, 1)`` gives R independent
+    estimates per point. Shapes: (B, n) and (B,).
     """
+    check_choice(direction, "direction", ("generate", "invert"))
     z = as_batch(z, "z", n=getattr(field, "n", None))
     check_callable(field, "field")
     check_choice(trace, "trace", ("exact", "hutchinson"))
     check_steps(steps)
     B, n = z.shape
-    probes = None
-    if trace == "hutchinson":
-        check_int(num_probes, "num_probes")
+    if trace == "exact":
+        given = [k for k, v in (("probes", probes), ("num_probes", num_probes), ("generator", generator))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to trace='hutchinson' (trace is 'exact')")
+    elif probes is not None:
+        if num_probes is not None or generator is not None:
+            raise ValueError("give probes, or num_probes and generator to draw them, not both")
+        if not isinstance(probes, torch.Tensor):
+            raise TypeError(f"probes must be a torch.Tensor of shape (P, {B}, {n}), got {type(probes).__name__}")
+        if probes.dim() != 3 or tuple(probes.shape[1:]) != (B, n):
+            raise ValueError(f"probes must have shape (P, {B}, {n}) (P probes for each row of z), "
+                             f"got {tuple(probes.shape)}")
+        probes = as_batch(probes.reshape(-1, n), "probes").reshape(-1, B, n).to(z)
+    else:
+        num_probes = check_int(1 if num_probes is None else num_probes, "num_probes")
         check_generator(generator)
         bits = torch.randint(0, 2, (num_probes, B, n), generator=generator)
-        probes = (2 * bits - 1).to(z.dtype)
+        probes = (2 * bits - 1).to(z)                                          # (P, B, n)
 
     def augmented(y, t):
         x = y[:, :n]
         return torch.cat([field(x, t), divergence(field, x, t, trace=trace, probes=probes)[:, None]], 1)
 
-    y0 = torch.cat([z, torch.zeros(B, 1, dtype=z.dtype, device=z.device)], 1)
-    y1 = integrate(augmented, y0, _grid(1.0, 0.0, method, steps, None), method=method,
-                   rtol=rtol, atol=atol)
+    t0, t1 = (1.0, 0.0) if direction == "generate" else (0.0, 1.0)
+    y0 = torch.cat([z, torch.zeros(B, 1, dtype=z.dtype, device=z.device)], 1)  # (B, n + 1)
+    y1 = integrate(augmented, y0, time_grid(t0, t1, steps=steps, default_steps=default_steps(method)),
+                   method=method, rtol=rtol, atol=atol)
     return y1[:, :n], y1[:, n]
 
 
@@ -310,6 +352,8 @@ def log_std_normal(z: torch.Tensor) -> torch.Tensor:
 
 def log_det_from_density(field, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log|det J_G(z)| = log φ_n(z) − log p_G(x) with x = G(z) (Lemma D.1, right-hand side).
+
+    The density side of [book: eq-ch5-d1].
 
     Needs a field with an exact ``log_prob`` (e.g. :class:`GaussianMixture`).
     """
@@ -324,7 +368,10 @@ def log_det_from_density(field, z: torch.Tensor, x: torch.Tensor) -> torch.Tenso
 
 
 def geometric_instability(log_det: torch.Tensor, n: int) -> torch.Tensor:
-    """λ̄ = |det J|^{1/n} = exp(log|det J| / n) (Def. 4.1), for a tensor of log-determinants."""
+    """λ̄ = |det J|^{1/n} = exp(log|det J| / n) (Def. 4.1), for a tensor of log-determinants.
+
+    The geometric average of [book: eq-ch3-lbar].
+    """
     n = check_int(n, "n")
     if not isinstance(log_det, torch.Tensor):
         try:
@@ -345,7 +392,8 @@ def path_constants(field: Field, x: torch.Tensor, *, steps: int = 100,
     Along the numerical path from ``x`` (t = 0 → 1 for ``"invert"``, 1 → 0 for
     ``"generate"``) take ``L = max_t σ_max(∇_x v(x_t, t))`` (full Jacobian; small n) and
     ``M = max_t ‖d²x/dt²‖`` with ``d²x/dt² = ∂_t v + (∇_x v) v``, a JVP of ``(x, t) ↦ v``
-    along ``(v, 1)``. These are the local constants on the path, not global suprema.
+    along ``(v, 1)``. These are the local constants on the path, not global suprema: the
+    book evaluates [book: thm-ch4-31] with them, per point.
     """
     x = as_batch(x, "x", n=getattr(field, "n", None))
     check_choice(direction, "direction", ("invert", "generate"))
@@ -362,5 +410,5 @@ def path_constants(field: Field, x: torch.Tensor, *, steps: int = 100,
         L.copy_(torch.maximum(L, torch.linalg.matrix_norm(J, ord=2)))
         M.copy_(torch.maximum(M, acc.norm(dim=1)))
 
-    integrate(field, x, _grid(t0, t1, "euler", steps, None), method="euler", callback=record)
+    integrate(field, x, time_grid(t0, t1, steps=steps), method="euler", callback=record)
     return L, M

@@ -1,8 +1,11 @@
 """Small helpers shared by the book's notebooks.
 
-- :func:`start` is the first call of every notebook, in the cell after its ``parameters``
-  cell: it checks the parameters papermill injected (names and types), sets the thread count,
-  and returns a record of the run (:class:`Run`).
+- :func:`setup` is the first call of every notebook, in the cell after its ``parameters``
+  cell, in one line: ``run = pfode.nb.setup(globals(), smoke=dict(num_points=100))``. It
+  checks the parameters papermill injected (names and types), sets the thread count, shrinks
+  the parameters in smoke mode, and returns a record of the run (:class:`Run`) with a seeded
+  torch generator ``run.gen`` and numpy generator ``run.rng``. (:func:`start` is its first
+  half, without the smoke overrides and the generators.)
 - :func:`smoke` tells a notebook to shrink its parameters (the test suite sets
   ``PFODE_SMOKE=1``), so CI runs the same notebooks with small parameters.
 - :func:`savefig` writes every figure as a PNG under one folder (``PFODE_FIGURES``; default
@@ -173,13 +176,18 @@ def check_injected(namespace: dict, history=None) -> list[str]:
 
 # ---- the run ----------------------------------------------------------------------------------
 class Run(NamedTuple):
-    """What :func:`start` set up: the thread counts, the numerical libraries, the machine."""
+    """What :func:`setup` set up: the thread counts, the numerical libraries, the machine, the
+    smoke overrides applied, and the generators seeded from the notebook's ``seed``."""
 
     threads: int
     smoke: bool
     injected: tuple
     blas: str
     cpu: str
+    overridden: tuple = ()
+    seed: Any = None
+    gen: Any = None
+    rng: Any = None
 
     def __str__(self) -> str:
         mode = "smoke mode, " if self.smoke else ""
@@ -254,3 +262,51 @@ def start(namespace: dict, *, threads: int = 1) -> Run:
             raise ValueError(f"${THREADS_ENV} must be a positive integer, got {env!r}") from None
     set_threads(threads)
     return Run(threads, smoke(), tuple(injected), blas_info(), cpu_model())
+
+
+def shrink(value, rule):
+    """The smoke-mode value of a parameter: ``rule(value)`` for a callable rule, the smaller
+    of the two for numbers (a rule is a cap: smoke mode never enlarges a run), else ``rule``."""
+    if callable(rule):
+        return rule(value)
+    numbers = (int, float)
+    if (isinstance(rule, numbers) and isinstance(value, numbers)
+            and not isinstance(rule, bool) and not isinstance(value, bool)):
+        return min(value, rule)
+    return rule
+
+
+def setup(namespace: dict, *, smoke: dict | None = None, seed=None, threads: int = 1) -> Run:
+    """The one-line preamble of a book notebook:
+    ``run = pfode.nb.setup(globals(), smoke=dict(num_points=100, steps=lambda s: s[:2]))``.
+
+    1. :func:`start`: checks the injected parameters, sets the thread count.
+    2. In smoke mode (:func:`smoke`), replaces each parameter named in ``smoke`` in
+       ``namespace`` by :func:`shrink` of it: a number is capped, a callable is applied to the
+       current value, anything else replaces it. A name the notebook does not define raises
+       ``KeyError`` naming it (in either mode, so a misspelt override never goes unnoticed).
+    3. Seeds ``run.gen`` (``torch.Generator``) and ``run.rng`` (``numpy.random.Generator``)
+       with ``seed``, by default the notebook's ``seed`` parameter (no generators when there
+       is none).
+    """
+    overrides = dict(smoke or {})
+    missing = sorted(k for k in overrides if k not in namespace)
+    if missing:
+        raise KeyError(f"smoke override(s) for undefined parameter(s) {', '.join(missing)}")
+    run = start(namespace, threads=threads)
+    applied = []
+    if run.smoke:
+        for name, rule in overrides.items():
+            namespace[name] = shrink(namespace[name], rule)
+            applied.append(name)
+    if seed is None:
+        seed = namespace.get("seed")
+    gen = rng = None
+    if seed is not None:
+        import numpy as np
+        import torch
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
+    return run._replace(overridden=tuple(applied), seed=seed, gen=gen, rng=rng)

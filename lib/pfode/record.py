@@ -17,7 +17,8 @@ import numbers
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, TextIO
 
 __all__ = ["METRICS_ENV", "save_metrics", "load_metrics", "metrics_path"]
 
@@ -89,18 +90,29 @@ def save_metrics(rows, path: str | os.PathLike | None = None) -> list[dict]:
     if target is None:
         return clean
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics-", suffix=".json", dir=target.parent)
+    with atomic_write(target) as f:
+        json.dump(clean, f, indent=1, allow_nan=True)
+        f.write("\n")
+    return clean
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, *, newline: str | None = None) -> Iterator[TextIO]:
+    """Open ``path`` for writing text so that readers see the old file or the whole new one,
+    never a part: write to a temporary file in the same folder, then ``os.replace`` it (an
+    exception, or a kill before the rename, leaves the old file as it was)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(clean, f, indent=1, allow_nan=True)
-            f.write("\n")
+        with os.fdopen(fd, "w", newline=newline) as f:
+            yield f
         os.chmod(tmp, 0o644)                                  # mkstemp makes it private
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return clean
 
 
 def load_metrics(path: str | os.PathLike) -> list[dict]:

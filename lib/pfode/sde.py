@@ -1,11 +1,11 @@
 """Restoration SDEs with exact scores: SGM, IR-SDE, coefficient-decoupled OU, bridge, D³GM.
 
-Conventions of this module (book Part V; they differ from the PF-ODE chapters on purpose):
+Conventions of this module ([book: ch-measure-preserving]; they differ from the PF-ODE chapters on purpose):
 time ``t ∈ [0, T]`` runs from data (``t = 0``) to the terminal law (``t = T``); ``mu`` is the
 low-quality measurement, living in the same space as ``x``. Every forward process here is
 linear, so that conditionally on the clean ``x0``
 
-    x_t | x0 ~ N(a_t x0 + b_t mu, v_t I)                        (book Eq. eq-ch11-affine)
+    x_t | x0 ~ N(a_t x0 + b_t mu, v_t I)                        [book: eq-ch11-affine]
 
 and a Gaussian-mixture law of ``x0`` is carried to a Gaussian mixture at every ``t``. That
 gives the exact score ``∇ log p_t`` of every family, so the samplers below isolate the
@@ -15,12 +15,12 @@ dynamics from any network error.
   integral ``θ̄_t = ∫_0^t θ`` in closed form.
 - Processes (each with ``drift(x, t, mu)``, ``diffusion(t)``, ``marginal(x0, t, mu)``):
   :class:`VP` (SGM), :class:`IRSDE`, :class:`DecoupledOU`, :class:`Bridge` (I²SB-style),
-  :class:`D3GM` (Eq. eq-ch11-d3gm).
+  :class:`D3GM` ([book: eq-ch11-d3gm]).
 - Laws: :class:`Mixture` (full covariances, means and weights may depend on the batch row),
   :func:`posterior` (mixture prior, linear measurement), :func:`marginal_mixture`.
-- Samplers: :func:`euler_maruyama` (reverse SDE, Eq. eq-ch11-reverse), :func:`forward_em`
+- Samplers: :func:`euler_maruyama` (reverse SDE, [book: eq-ch11-reverse]), :func:`forward_em`
   (forward SDE), :func:`pf_ode_field` / :func:`pf_ode` (probability-flow ODE through
-  :func:`pfode.integrate`), :func:`tdd_lower_bound` (Prop. prop-ch11-tdd).
+  :func:`pfode.integrate`), :func:`tdd_lower_bound` ([book: prop-ch11-tdd]).
 
 Randomness: every Euler–Maruyama path ``i`` draws its noise from its own generator seeded
 ``seed + i`` (:func:`path_noise`), so sample ``i`` does not depend on the batch size.
@@ -32,11 +32,13 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 import torch
+from tqdm import tqdm
 
 from ._checks import (as_batch, as_float, as_real, check_callable, check_choice, check_generator,
                       check_int, check_norms, check_output, check_positive, check_steps)
+from .constants import LOG_2PI
+from .grid import time_grid
 
-LOG_2PI = math.log(2 * math.pi)
 KINDS = ("linear", "quadratic", "log", "cosine")
 _COS_S = 0.008                                   # IR-SDE / improved-DDPM cosine offset
 _COS_C = math.pi / (2 * (1 + _COS_S))
@@ -54,7 +56,7 @@ def _scalar_time(t, T: float, name: str = "t") -> float:
 # θ schedules
 # ----------------------------------------------------------------------------------------
 def _shape(kind: str, s: float) -> tuple[float, float]:
-    """(φ(s), Φ(s) = ∫_0^s φ) of the unit-interval schedule shape (book Eq. eq-ch11-schedules)."""
+    """(φ(s), Φ(s) = ∫_0^s φ) of the unit-interval schedule shape ([book: eq-ch11-schedules])."""
     if kind == "linear":
         return s, s * s / 2
     if kind == "quadratic":
@@ -71,7 +73,7 @@ def _shape(kind: str, s: float) -> tuple[float, float]:
 
 
 class ThetaSchedule:
-    r"""Mean-reversion speed ``θ_t = θ_min + scale · φ(t/T)`` on ``[0, T]`` (Eq. eq-ch11-schedules).
+    r"""Mean-reversion speed ``θ_t = θ_min + scale · φ(t/T)`` on ``[0, T]`` ([book: eq-ch11-schedules]).
 
     Shapes ``φ`` on ``[0, 1]``: ``linear`` ``s``; ``quadratic`` ``s²``; ``log``
     ``log(1 + (e-1)s)``; ``cosine`` ``1 - cos²(c(s+s0))/cos²(c s0)`` (IR-SDE's schedule,
@@ -225,7 +227,7 @@ class Mixture:
 
     def affine(self, a: float, shift=None, v: float = 0.0) -> "Mixture":
         """The law of ``a X + shift + √v ξ`` (``shift`` ``(n,)`` or ``(B, n)``): component ``k``
-        becomes ``N(a m_k + shift, a² C_k + v I)`` (book Eq. eq-ch11-mixture-marginal)."""
+        becomes ``N(a m_k + shift, a² C_k + v I)`` ([book: eq-ch11-mixture-marginal])."""
         means = a * self.means
         if shift is not None:
             shift = torch.as_tensor(shift, dtype=means.dtype)
@@ -273,7 +275,7 @@ class Mixture:
 
 
 def posterior(prior: Mixture, A, noise_std: float, y: torch.Tensor) -> Mixture:
-    r"""Posterior of ``x0 ~ prior`` given ``y = A x0 + noise_std · ε`` (Eq. eq-ch11-posterior).
+    r"""Posterior of ``x0 ~ prior`` given ``y = A x0 + noise_std · ε`` ([book: eq-ch11-posterior]).
 
     Component ``k`` is conditioned as a Gaussian: ``S_k = A C_k Aᵀ + σ² I``,
     ``G_k = C_k Aᵀ S_k^{-1}``, mean ``m_k + G_k (y - A m_k)``, covariance ``C_k - G_k A C_k``,
@@ -318,7 +320,7 @@ class LinearSDE:
         self.T = schedule.T
 
     def coefficients(self, t) -> tuple[float, float, float]:
-        """(a_t, b_t, v_t) of the conditional marginal (Eq. eq-ch11-affine)."""
+        """(a_t, b_t, v_t) of the conditional marginal ([book: eq-ch11-affine])."""
         raise NotImplementedError
 
     def drift(self, x: torch.Tensor, t, mu) -> torch.Tensor:
@@ -365,7 +367,7 @@ def _mu(mu, x: torch.Tensor, xname: str = "x") -> torch.Tensor:
 
 
 class D3GM(LinearSDE):
-    r"""D³GM (Eq. eq-ch11-d3gm): ``dx = θ_t (mu - x) dt + τ σ_t dW`` with ``σ_t² = 2 λ² θ_t``.
+    r"""D³GM ([book: eq-ch11-d3gm]): ``dx = θ_t (mu - x) dt + τ σ_t dW`` with ``σ_t² = 2 λ² θ_t``.
 
     ``x_t | x0 ~ N(mu + (x0 - mu) e^{-θ̄_t}, τ² λ² (1 - e^{-2θ̄_t}) I)``; attractor
     ``N(mu, τ² λ² I)``. ``τ ≥ 1`` is the stiffness; ``τ = 1`` is :class:`IRSDE`.
@@ -425,7 +427,7 @@ class VP(LinearSDE):
 
 class DecoupledOU(LinearSDE):
     r"""Coefficient-decoupled OU: ``dx = θ_t (mu - x) dt + σ_t dW``, ``σ_t² = 2 λ² θ'_t`` where
-    ``θ'`` is a *second* schedule, so ``σ_t²/2θ_t`` varies in time (Eq. eq-ch11-decoupled).
+    ``θ'`` is a *second* schedule, so ``σ_t²/2θ_t`` varies in time ([book: eq-ch11-decoupled]).
 
     Mean ``mu + (x0 - mu) e^{-θ̄_t}`` (closed form); variance
     ``v_t = ∫_0^t e^{-2(θ̄_t - θ̄_s)} σ_s² ds``, a 1-D integral computed with
@@ -468,7 +470,7 @@ class DecoupledOU(LinearSDE):
 class Bridge(LinearSDE):
     r"""I²SB-style Brownian bridge from ``x0`` (t = 0) to the point mass ``mu`` (t = T):
     ``dx = (mu - x)/(T - t) dt + g dW``, ``x_t | x0 ~ N((1 - t/T) x0 + (t/T) mu,
-    g² t (T - t)/T · I)`` (Eq. eq-ch11-bridge). Singular at ``t = T``: run it on ``[0, T - ε]``.
+    g² t (T - t)/T · I)`` ([book: eq-ch11-bridge]). Singular at ``t = T``: run it on ``[0, T - ε]``.
     The schedule only fixes ``T``."""
 
     name = "Bridge (I2SB)"
@@ -498,7 +500,7 @@ class Bridge(LinearSDE):
 # Exact scores and samplers
 # ----------------------------------------------------------------------------------------
 def marginal_mixture(process: LinearSDE, x0_law: Mixture, t, mu) -> Mixture:
-    """The exact law of ``x_t`` when ``x0 ~ x0_law`` (Eq. eq-ch11-mixture-marginal)."""
+    """The exact law of ``x_t`` when ``x0 ~ x0_law`` ([book: eq-ch11-mixture-marginal])."""
     a, b, v = process.coefficients(t)
     mu = torch.as_tensor(mu, dtype=x0_law.means.dtype)
     return x0_law.affine(a, b * mu if b != 0 else None, v)
@@ -525,20 +527,38 @@ def path_noise(num: int, steps: int, n: int, seed: int, dtype=torch.float64) -> 
     return out
 
 
-def _grid(t_start: float, t_end: float, steps: int) -> list[float]:
-    return torch.linspace(t_start, t_end, steps + 1, dtype=torch.float64).tolist()
+def _path_source(x, steps, seed, noise, generator):
+    """The Brownian increments of a sampler: ``noise`` (``(B, steps, n)`` standard normals)
+    when given, else drawn step by step from ``generator`` when given, else
+    :func:`path_noise` with ``seed``. Returns ``draw(i)``, the standard normals of step i."""
+    check_generator(generator)
+    if noise is not None and generator is not None:
+        raise ValueError("give noise or generator, not both")
+    if noise is None and generator is None:
+        noise = path_noise(x.shape[0], steps, x.shape[1], seed, x.dtype)
+    if noise is not None:
+        if not isinstance(noise, torch.Tensor) or noise.shape != (x.shape[0], steps, x.shape[1]):
+            got = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
+            raise ValueError(f"noise must have shape {(x.shape[0], steps, x.shape[1])}, got {got}")
+        return lambda i: noise[:, i]
+    return lambda i: torch.randn(x.shape, generator=generator, dtype=x.dtype)
 
 
 def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, steps: int = 500,
                    t_start: Optional[float] = None, t_end: float = 0.0, seed: int = 0,
-                   noise: Optional[torch.Tensor] = None, callback=None) -> torch.Tensor:
-    r"""Euler–Maruyama for the reverse SDE (Eq. eq-ch11-reverse), from ``t_start`` down to ``t_end``:
+                   noise: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+                   callback=None, progress: bool = False, info: Optional[dict] = None) -> torch.Tensor:
+    r"""Euler–Maruyama for the reverse SDE [book: eq-ch11-reverse], from ``t_start`` (default T)
+    down to ``t_end``:
 
         x ← x - [f(x, t) - g(t)² score(x, t, mu)] h + g(t) √h ξ,   h = (t_start - t_end)/steps.
 
-    ``noise`` (``(B, steps, n)``) defaults to :func:`path_noise` with ``seed``; passing the
-    same noise replays the same Brownian path (used for sensitivity estimates).
-    ``callback(i, t, x)`` is called at every grid time, the start included.
+    The samplers share one signature: ``(process, [score,] x, mu, *, steps, t_start, t_end,
+    seed, noise, generator, callback, progress, info)``. The increments ξ are ``noise``
+    (``(B, steps, n)``) when given — passing the same noise replays the same Brownian path (used
+    for sensitivity estimates) — else drawn step by step from ``generator``, else
+    :func:`path_noise` with ``seed``. ``callback(i, t, x)`` is called at every grid time, the
+    start included; ``info["nfe"]`` receives the score evaluations per point.
     """
     x = as_batch(x, "x")
     check_int(steps, "steps")
@@ -548,53 +568,49 @@ def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, 
     t_end = as_float(t_end, "t_end")
     if not (0 <= t_end < t_start <= process.T):
         raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
-    if noise is None:
-        noise = path_noise(x.shape[0], steps, x.shape[1], seed, x.dtype)
-    if noise.shape != (x.shape[0], steps, x.shape[1]):
-        raise ValueError(f"noise must have shape {(x.shape[0], steps, x.shape[1])}, got {tuple(noise.shape)}")
-    ts = _grid(t_start, t_end, steps)
+    draw = _path_source(x, steps, seed, noise, generator)
+    ts = time_grid(t_start, t_end, steps=steps).tolist()
     if callback is not None:
         callback(0, ts[0], x)
-    for i in range(steps):
+    for i in tqdm(range(steps), desc="reverse SDE", disable=not progress, leave=False):
         t, h = ts[i], ts[i] - ts[i + 1]
         g = process.diffusion(t)
         sc = check_output(score(x, t, mu), x, "score", t)
-        x = x - (process.drift(x, t, mu) - g * g * sc) * h + g * math.sqrt(h) * noise[:, i]
+        x = x - (process.drift(x, t, mu) - g * g * sc) * h + g * math.sqrt(h) * draw(i)
         if callback is not None:
             callback(i + 1, ts[i + 1], x)
+    if info is not None:
+        info["nfe"] = float(steps)
     return x
 
 
 def forward_em(process: LinearSDE, x0: torch.Tensor, mu, *, steps: int = 1000,
-               t_end: Optional[float] = None, seed: int = 0, noise: Optional[torch.Tensor] = None,
-               generator: Optional[torch.Generator] = None, callback=None) -> torch.Tensor:
-    """Euler–Maruyama for the forward SDE ``dx = f dt + g dW`` from 0 to ``t_end`` (default T).
-
-    ``noise`` (``(B, steps, n)`` standard normals) defaults to :func:`path_noise` with ``seed``.
-    With ``generator`` instead, the increments are drawn step by step from that one generator
-    (low memory for large batches; then path ``i`` depends on the batch size).
-    """
+               t_start: float = 0.0, t_end: Optional[float] = None, seed: int = 0,
+               noise: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+               callback=None, progress: bool = False, info: Optional[dict] = None) -> torch.Tensor:
+    """Euler–Maruyama for the forward SDE ``dx = f dt + g dW`` from ``t_start`` (default 0) to
+    ``t_end`` (default T), with the signature of :func:`euler_maruyama` (no score). With
+    ``generator`` the increments are drawn step by step from that one generator (low memory for
+    large batches; then path ``i`` depends on the batch size)."""
     x = as_batch(x0, "x0")
     check_int(steps, "steps")
-    check_generator(generator)
     check_callable(callback, "callback", optional=True)
+    t_start = as_float(t_start, "t_start")
     t_end = process.T if t_end is None else as_float(t_end, "t_end")
     _mu(mu, x, "x0")                                      # mu against x0, named as such
-    if not 0 < t_end <= process.T:
-        raise ValueError(f"t_end must lie in (0, T], got {t_end}")
-    if noise is None and generator is None:
-        noise = path_noise(x.shape[0], steps, x.shape[1], seed, x.dtype)
-    if noise is not None and noise.shape != (x.shape[0], steps, x.shape[1]):
-        raise ValueError(f"noise must have shape {(x.shape[0], steps, x.shape[1])}, got {tuple(noise.shape)}")
-    ts = _grid(0.0, t_end, steps)
+    if not 0 <= t_start < t_end <= process.T:
+        raise ValueError(f"need 0 <= t_start < t_end <= T, got t_start={t_start}, t_end={t_end}")
+    draw = _path_source(x, steps, seed, noise, generator)
+    ts = time_grid(t_start, t_end, steps=steps).tolist()
     if callback is not None:
-        callback(0, 0.0, x)
-    for i in range(steps):
+        callback(0, ts[0], x)
+    for i in tqdm(range(steps), desc="forward SDE", disable=not progress, leave=False):
         t, h = ts[i], ts[i + 1] - ts[i]
-        xi = noise[:, i] if noise is not None else torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        x = x + process.drift(x, t, mu) * h + process.diffusion(t) * math.sqrt(h) * xi
+        x = x + process.drift(x, t, mu) * h + process.diffusion(t) * math.sqrt(h) * draw(i)
         if callback is not None:
             callback(i + 1, ts[i + 1], x)
+    if info is not None:
+        info["nfe"] = 0.0
     return x
 
 
@@ -636,7 +652,7 @@ def _tdd_args(c_norm2, v, d, delta):
 
 
 def tdd_upper_bound(c_norm2, v, d: int, delta: float):
-    r"""Upper ``(1-δ)``-bound on ``‖c + √v ξ‖²`` (Prop. prop-ch11-tdd, upper half):
+    r"""Upper ``(1-δ)``-bound on ``‖c + √v ξ‖²`` ([book: prop-ch11-tdd], upper half):
 
         ‖c‖² + v d + 2 √(v (v d + 2 ‖c‖²) log(1/δ)) + 2 v log(1/δ),
 
@@ -648,7 +664,7 @@ def tdd_upper_bound(c_norm2, v, d: int, delta: float):
 
 
 def tdd_lower_bound(c_norm2, v, d: int, delta: float):
-    r"""Lower ``(1-δ)``-bound on ``‖c + √v ξ‖²``, ``ξ ~ N(0, I_d)`` (Prop. prop-ch11-tdd):
+    r"""Lower ``(1-δ)``-bound on ``‖c + √v ξ‖²``, ``ξ ~ N(0, I_d)`` ([book: prop-ch11-tdd]):
 
         ‖c‖² + v d - 2 √(v (v d + 2 ‖c‖²) log(1/δ)),
 

@@ -1,7 +1,8 @@
 """Correlation estimates with bootstrap confidence intervals.
 
 The instability paper's Figure 4 rests on one statistical claim: the reconstruction error
-``E(x)`` is positively correlated with the instability coefficient of the generation map.
+``E(x)`` is positively correlated with the instability coefficient of the generation map
+(the book tests it in [book: ch-amplification] and [book: ch-real-models]).
 :func:`correlation` turns a scatter of paired measurements into a point estimate, a
 confidence interval and a p-value, so that the claim can be asserted (the interval must
 exclude 0) rather than read off a plot.

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .record import METRICS_ENV, load_metrics
+from .record import METRICS_ENV, atomic_write, load_metrics
 
 THREADS_ENV = "PFODE_THREADS"          # pfode.nb.start reads it in the kernel
 
@@ -419,15 +419,8 @@ def _environ(updates: dict) -> Iterator[None]:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def _run_point(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: int) -> float:
@@ -546,19 +539,11 @@ def write_table(sweep_dir: Path, points: Sequence[Point]) -> Path:
     cols = ["point_id", *param_cols, *metric_cols, *run_cols]
     sweep_dir.mkdir(parents=True, exist_ok=True)
     path = sweep_dir / "table.csv"
-    fd, tmp = tempfile.mkstemp(prefix=".table-", suffix=".csv", dir=sweep_dir)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
-            w.writeheader()
-            for row in rows:
-                w.writerow({k: _cell(row.get(k)) for k in cols})
-        os.chmod(tmp, 0o644)                                  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: _cell(row.get(k)) for k in cols})
     return path
 
 
@@ -578,7 +563,7 @@ def _lock(sweep_dir: Path) -> Iterator[None]:
         except (ValueError, ProcessLookupError, PermissionError, OSError):
             alive = False
         if alive:
-            raise SweepError(f"{sweep_dir} is being run by process {pid} (remove {lock} if not)")
+            raise SweepError(f"{sweep_dir} is being run by process {pid} (remove {lock} if not)") from None
         lock.unlink(missing_ok=True)
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     try:

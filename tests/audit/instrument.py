@@ -21,7 +21,7 @@ class _Rewriter(ast.NodeTransformer):
         self.current = None
 
     def _site(self, node, kind):
-        text = " ".join(l.strip() for l in self.lines[node.lineno - 1:(node.end_lineno or node.lineno)])
+        text = " ".join(ln.strip() for ln in self.lines[node.lineno - 1:(node.end_lineno or node.lineno)])
         site = f"{self.label}:{node.lineno + self.off}"
         return ast.Tuple([ast.Constant(site), ast.Constant(text[:300]), ast.Constant(kind)], ast.Load())
 

@@ -139,7 +139,7 @@ def relocate(rows: list) -> list:
             continue
         lines = path.read_text().splitlines()
         first = r["source"].split("  ")[0].strip()[:60]
-        hits = [i for i, l in enumerate(lines) if l.strip().startswith(first[:40])]
+        hits = [i for i, ln in enumerate(lines) if ln.strip().startswith(first[:40])]
         if hits:
             i = min(hits, key=lambda k: abs(k + 1 - int(line)))
             r["site"] = f"{label}:{i + 1}"
@@ -194,7 +194,7 @@ def main(argv=None):
     jobs = [(nb, f"r{k}", 1) for k in range(args.repeat) for nb in nbs]
     print(f"audit: {len(nbs)} notebooks x {args.repeat} runs at 1 thread on {args.jobs} jobs")
     with ThreadPoolExecutor(args.jobs) as ex:
-        for (nb, tag, th), res in zip(jobs, ex.map(lambda j: run_notebook(j[0], j[1], tmp, j[2]), jobs)):
+        for (nb, tag, _th), res in zip(jobs, ex.map(lambda j: run_notebook(j[0], j[1], tmp, j[2]), jobs)):
             runs[nb.stem][tag] = res
     if args.threads and args.threads > 1:
         print(f"audit: once more at {args.threads} threads, one notebook at a time")

@@ -43,9 +43,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.datasets import load_digits
 
 import pfode
+import pfode.data
 import pfode.nb
 
 run = pfode.nb.setup(globals(), smoke=dict(   # smoke mode: caps and overrides
@@ -66,10 +66,7 @@ gen = run.gen
 gm2 = pfode.GaussianMixture(means=means_2d, stds=stds_2d)
 x2 = gm2.sample(num_points_2d, generator=gen)                               # (N, 2)
 
-digits = load_digits().data / 8.0 - 1.0                                       # (1797, 64) in [-1, 1]
-perm = np.random.default_rng(seed).permutation(len(digits))
-train = torch.tensor(digits[perm[:num_train_digits]])
-test = torch.tensor(digits[perm[num_train_digits:num_train_digits + num_test_digits]])
+train, test = map(torch.tensor, pfode.data.digits_split(num_train_digits, num_test_digits, seed=seed))
 gmd = pfode.GaussianMixture(train, digit_std)
 models = {"2-D three Gaussians": (gm2, x2), "digits, n = 64": (gmd, test)}
 for name, (gm, x) in models.items():

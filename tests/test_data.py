@@ -279,3 +279,17 @@ def test_split_log_without_data_entry(tmp_path):
     (tmp_path / data.TRAINING_LOG).write_text('{"steps": 3}')
     with pytest.raises(ValueError, match="no \"data\" entry"):
         data.trained_model_split(tmp_path)
+
+
+def test_digits_split_is_the_permuted_scaled_digits():
+    from sklearn.datasets import load_digits
+    raw = load_digits().data
+    train, test = data.digits_split(100, 20, seed=3)
+    perm = np.random.default_rng(3).permutation(len(raw))
+    np.testing.assert_array_equal(train, raw[perm[:100]] / 8.0 - 1.0)
+    np.testing.assert_array_equal(test, raw[perm[100:120]] / 8.0 - 1.0)
+    assert train.min() >= -1 and train.max() <= 1 and train.shape == (100, 64)
+    with pytest.raises(ValueError, match="num_train \\+ num_test"):
+        data.digits_split(1700, 200)
+    with pytest.raises(TypeError, match="num_train"):
+        data.digits_split(1.5, 2)

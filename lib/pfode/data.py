@@ -59,6 +59,7 @@ __all__ = [
     "show",
     "trained_model_split",
     "ModelSplit",
+    "digits_split",
 ]
 
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "immunohistochemistry",
@@ -234,6 +235,22 @@ def patch_split(r: int, num_train: int, num_test: int, *, crop: int = 64, seed: 
     train = _patches_at(train_images, pos_train, r, crop, dtype)
     test = _patches_at(test_images, pos_test, r, crop, dtype)
     return PatchSplit(train, test, train_images, test_images, pos_train[:, 0], pos_test[:, 0])
+
+
+def digits_split(num_train: int, num_test: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (pixel values 0–16) scaled to [-1, 1], in a random split:
+    ``(train (num_train, 64), test (num_test, 64))``, disjoint, float64. The permutation is
+    ``np.random.default_rng(seed).permutation(1797)``; the first ``num_train`` digits train,
+    the next ``num_test`` are held out."""
+    from sklearn.datasets import load_digits
+    num_train = _check_int("num_train", num_train, 1)
+    num_test = _check_int("num_test", num_test, 0)
+    digits = load_digits().data / 8.0 - 1.0                                   # (1797, 64)
+    if num_train + num_test > len(digits):
+        raise ValueError(f"num_train + num_test must be at most {len(digits)} (the digits), got "
+                         f"{num_train} + {num_test}")
+    perm = np.random.default_rng(seed).permutation(len(digits))
+    return digits[perm[:num_train]], digits[perm[num_train:num_train + num_test]]
 
 
 # ---- the trained model's layout, display, and its data split ---------------------------------

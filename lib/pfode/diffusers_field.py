@@ -522,19 +522,14 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
             "conditioning channels or reference tokens)")
     _subfolders(p, ("transformer", "vae", "scheduler"))
     require_diffusers()
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+    from diffusers import SD3Transformer2DModel
 
     if cls == "FluxPipeline":
         return _load_flux_pipeline(p, dtype=dtype, image_size=image_size, device=device,
                                    chunk=chunk, guidance_scale=guidance_scale)
     if guidance_scale is not None:
         raise ValueError(f"guidance_scale applies to FLUX folders only, not to {cls or 'this folder'}")
-    transformer = SD3Transformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
-                                                        torch_dtype=dtype, local_files_only=True).to(device)
-    vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
-                                        low_cpu_mem_usage=False, local_files_only=True).to(device)
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
-                                                                local_files_only=True)
+    transformer, vae, scheduler = _load_parts(p, SD3Transformer2DModel, dtype, device)
     cache = p / NULL_CONDITIONING_FILE
     if cache.exists():
         cond = torch.load(cache, map_location="cpu", weights_only=True)
@@ -558,17 +553,24 @@ def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None
     return PipelineField(transformer, vae, scheduler, cond, size, chunk=chunk)
 
 
+def _load_parts(p: Path, transformer_cls, dtype, device):
+    """The transformer, VAE and scheduler of the local pipeline folder ``p``."""
+    require_diffusers()
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
+    kw = dict(torch_dtype=dtype, low_cpu_mem_usage=False, local_files_only=True)
+    transformer = transformer_cls.from_pretrained(str(p), subfolder="transformer", **kw).to(device)
+    vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", **kw).to(device)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
+                                                                local_files_only=True)
+    return transformer, vae, scheduler
+
+
 def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_scale) -> PipelineField:
     """The FLUX branch of :func:`load_pipeline`."""
     require_diffusers()
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+    from diffusers import FluxTransformer2DModel
 
-    transformer = FluxTransformer2DModel.from_pretrained(str(p), subfolder="transformer", low_cpu_mem_usage=False,
-                                                         torch_dtype=dtype, local_files_only=True).to(device)
-    vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", torch_dtype=dtype,
-                                        low_cpu_mem_usage=False, local_files_only=True).to(device)
-    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
-                                                                local_files_only=True)
+    transformer, vae, scheduler = _load_parts(p, FluxTransformer2DModel, dtype, device)
     if transformer.config.guidance_embeds and guidance_scale is None:
         guidance_scale = 3.5
     cache = p / NULL_CONDITIONING_FILE

@@ -227,10 +227,8 @@ def blas_info() -> str:
 
 def set_threads(threads: int) -> int:
     """Set torch's intra-op threads and every BLAS / OpenMP pool of the process to ``threads``."""
-    if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"threads must be an integer, got {type(threads).__name__} {threads!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads}")
+    from ._checks import check_int
+    threads = check_int(threads, "threads")
     import torch
     torch.set_num_threads(threads)
     try:
@@ -305,8 +303,8 @@ def setup(namespace: dict, *, smoke: dict | None = None, seed=None, threads: int
     if seed is not None:
         import numpy as np
         import torch
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+        from ._checks import check_int
+        seed = check_int(seed, "seed", lower=0)
         gen = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed)
     return run._replace(overridden=tuple(applied), seed=seed, gen=gen, rng=rng)

@@ -544,6 +544,18 @@ def _path_source(x, steps, seed, noise, generator):
     return lambda i: torch.randn(x.shape, generator=generator, dtype=x.dtype)
 
 
+def _em_path(x, ts, step, draw, callback, progress, desc):
+    """The Euler–Maruyama recursion ``x_{i+1} = step(x_i, t_i, t_{i+1}, ξ_i)`` on the grid ``ts``,
+    with ``callback(i, t_i, x_i)`` at every grid time, the start included."""
+    if callback is not None:
+        callback(0, ts[0], x)
+    for i in tqdm(range(len(ts) - 1), desc=desc, disable=not progress, leave=False):
+        x = step(x, ts[i], ts[i + 1], draw(i))
+        if callback is not None:
+            callback(i + 1, ts[i + 1], x)
+    return x
+
+
 def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, steps: int = 500,
                    t_start: Optional[float] = None, t_end: float = 0.0, seed: int = 0,
                    noise: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
@@ -568,20 +580,17 @@ def euler_maruyama(process: LinearSDE, score: Callable, x: torch.Tensor, mu, *, 
     t_end = as_float(t_end, "t_end")
     if not (0 <= t_end < t_start <= process.T):
         raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
-    draw = _path_source(x, steps, seed, noise, generator)
-    ts = time_grid(t_start, t_end, steps=steps).tolist()
-    if callback is not None:
-        callback(0, ts[0], x)
-    for i in tqdm(range(steps), desc="reverse SDE", disable=not progress, leave=False):
-        t, h = ts[i], ts[i] - ts[i + 1]
-        g = process.diffusion(t)
+    def step(x, t, s, xi):
+        g, h = process.diffusion(t), t - s
         sc = check_output(score(x, t, mu), x, "score", t)
-        x = x - (process.drift(x, t, mu) - g * g * sc) * h + g * math.sqrt(h) * draw(i)
-        if callback is not None:
-            callback(i + 1, ts[i + 1], x)
+        return x - (process.drift(x, t, mu) - g * g * sc) * h + g * math.sqrt(h) * xi
+
+    draw = _path_source(x, steps, seed, noise, generator)
+    out = _em_path(x, time_grid(t_start, t_end, steps=steps).tolist(), step, draw, callback, progress,
+                   "reverse SDE")
     if info is not None:
         info["nfe"] = float(steps)
-    return x
+    return out
 
 
 def forward_em(process: LinearSDE, x0: torch.Tensor, mu, *, steps: int = 1000,
@@ -600,18 +609,15 @@ def forward_em(process: LinearSDE, x0: torch.Tensor, mu, *, steps: int = 1000,
     _mu(mu, x, "x0")                                      # mu against x0, named as such
     if not 0 <= t_start < t_end <= process.T:
         raise ValueError(f"need 0 <= t_start < t_end <= T, got t_start={t_start}, t_end={t_end}")
+    def step(x, t, s, xi):
+        return x + process.drift(x, t, mu) * (s - t) + process.diffusion(t) * math.sqrt(s - t) * xi
+
     draw = _path_source(x, steps, seed, noise, generator)
-    ts = time_grid(t_start, t_end, steps=steps).tolist()
-    if callback is not None:
-        callback(0, ts[0], x)
-    for i in tqdm(range(steps), desc="forward SDE", disable=not progress, leave=False):
-        t, h = ts[i], ts[i + 1] - ts[i]
-        x = x + process.drift(x, t, mu) * h + process.diffusion(t) * math.sqrt(h) * draw(i)
-        if callback is not None:
-            callback(i + 1, ts[i + 1], x)
+    out = _em_path(x, time_grid(t_start, t_end, steps=steps).tolist(), step, draw, callback, progress,
+                   "forward SDE")
     if info is not None:
         info["nfe"] = 0.0
-    return x
+    return out
 
 
 def pf_ode_field(process: LinearSDE, score: Callable, mu) -> Callable:

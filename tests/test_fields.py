@@ -325,3 +325,28 @@ def test_span_reduction_inversion_equals_the_full_space_solve():
     torch.testing.assert_close(span.join(pfode.generate(span.field, z_par, **opts),
                                          span.perp_flow(z_perp, 1.0, 0.0)),
                                pfode.generate(f, z, **opts), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("stds", [0.3, [0.2, 0.5, 0.35]])
+def test_single_row_numpy_velocity_is_the_torch_velocity(stds):
+    """velocity_np (the scipy solvers' single-row path) against velocity: the same formula
+    evaluated in another order, so they agree to a few ulps of the larger terms."""
+    f = pfode.GaussianMixture([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], stds, weights=[0.2, 0.3, 0.5])
+    x = 3 * torch.randn(20, 2, generator=torch.Generator().manual_seed(30), dtype=F64)
+    for t in (0.0, 1e-3, 0.4, 0.999, 1.0):
+        v = f.velocity(x, t).numpy()
+        v_np = np.stack([f.velocity_np(xi, t) for xi in x.numpy()])
+        # threshold: |v| <= 30 here; 1e-12 absolute is ~40 ulps of it
+        np.testing.assert_allclose(v_np, v, rtol=0, atol=1e-12)
+
+
+def test_scipy_solvers_give_the_same_answer_with_and_without_the_numpy_path():
+    f = pfode.GaussianMixture([[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]], 0.3)
+    x = f.sample(4, generator=torch.Generator().manual_seed(31))
+    for method in ("scipy-rk45", "scipy-bdf"):
+        fast = pfode.invert(f, x, method=method)
+        slow = pfode.invert(lambda y, t: f(y, t), x, method=method)      # no velocity_np
+        # threshold: the two differ by round-off in the field (1e-15), which the adaptive step
+        #   control can turn into a different step sequence: bounded by the solve's own error,
+        #   rtol 1e-8 x the flow's Lipschitz constant (< 30)
+        torch.testing.assert_close(fast, slow, rtol=0, atol=3e-7)

@@ -309,9 +309,18 @@ def _solve_point(b: int):
     from scipy.integrate import solve_ivp
     w = _WORK
     v = _Counted(w["field"], 1, w["max_nfe"])
-
-    def rhs(t, y):
-        return v(torch.from_numpy(y)[None], float(t))[0].detach().numpy()
+    if w["numpy"] is not None:                  # a field's single-row numpy path
+        def rhs(t, y):
+            v.rows += 1
+            if v.max_nfe is not None and v.rows > v.max_nfe:
+                raise BudgetExceeded(v.rows - 1, float(t), v.max_nfe)
+            out = w["numpy"](y, float(t))
+            if not np.isfinite(out).all():               # the message of check_output
+                check_output(torch.from_numpy(out)[None], torch.from_numpy(y)[None], "field", t)
+            return out
+    else:
+        def rhs(t, y):
+            return v(torch.from_numpy(y)[None], float(t))[0].detach().numpy()
 
     jac = None
     if w["jacobian"] is not None:
@@ -328,12 +337,14 @@ def _solve_point(b: int):
 
 def _scipy(field, x, ts, method, rtol, atol, callback, progress, max_nfe, workers, out_info):
     """Point-by-point ``solve_ivp`` in float64 (RK45 as in the paper's Appendix E.1; BDF with
-    the field's ``velocity_jacobian`` when it has one). BLAS runs single-threaded: the systems
+    the field's ``velocity_jacobian`` when it has one). A field with a single-row numpy method
+    ``velocity_np(y, t)`` is evaluated through it (the torch call's fixed cost dominates a
+    one-row evaluation). BLAS runs single-threaded: the systems
     are small, and threads fighting over shared cores made the same solves far slower."""
     from threadpoolctl import threadpool_limits
     scipy_method = {"scipy-rk45": "RK45", "scipy-bdf": "BDF"}[method]
     jacobian = getattr(field, "velocity_jacobian", None) if method == "scipy-bdf" else None
-    _WORK.update(field=field, x=x.detach().to(torch.float64).cpu().numpy(), t_eval=ts.numpy(),
+    _WORK.update(field=field, numpy=getattr(field, "velocity_np", None), x=x.detach().to(torch.float64).cpu().numpy(), t_eval=ts.numpy(),
                  scipy_method=scipy_method, rtol=rtol, atol=atol, max_nfe=max_nfe,
                  jacobian=jacobian)
     B = x.shape[0]

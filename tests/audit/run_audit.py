@@ -131,7 +131,9 @@ def max_rel_change(runs: list) -> float:
 def relocate(rows: list) -> list:
     """Point each row at its assertion in the current sources (matched by its source text, the
     nearest match to the recorded line) and read its comment again: comments added after a run
-    need no new run."""
+    need no new run. Rows whose assertion is no longer in the sources are dropped (and
+    counted): a rerun is what finds the assertions added since."""
+    kept = []
     for r in rows:
         label, _, line = r["site"].rpartition(":")
         path = ROOT / r["file"]
@@ -140,11 +142,15 @@ def relocate(rows: list) -> list:
         lines = path.read_text().splitlines()
         first = r["source"].split("  ")[0].strip()[:60]
         hits = [i for i, ln in enumerate(lines) if ln.strip().startswith(first[:40])]
-        if hits:
-            i = min(hits, key=lambda k: abs(k + 1 - int(line)))
-            r["site"] = f"{label}:{i + 1}"
+        if not hits:
+            continue
+        i = min(hits, key=lambda k: abs(k + 1 - int(line)))
+        r["site"] = f"{label}:{i + 1}"
         r["comment"] = comment_near(r["site"])
-    return rows
+        kept.append(r)
+    if len(kept) < len(rows):
+        print(f"relocate: {len(rows) - len(kept)} of {len(rows)} assertion sites are gone from the sources")
+    return kept
 
 
 def write_report(rows: list, out: Path) -> list:

@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
+import bench_bdf  # noqa: E402
 import bench_instability  # noqa: E402
 import bench_velocity  # noqa: E402
 from bench_common import machine_info  # noqa: E402
@@ -39,7 +40,7 @@ def _s(x):
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
-def render(info, fig, vel, quick, omp=None) -> str:
+def render(info, fig, vel, quick, omp=None, bdf=None) -> str:
     L = []
     w = L.append
     w("# Setup\n")
@@ -163,6 +164,8 @@ def render(info, fig, vel, quick, omp=None) -> str:
             w(f"| {v['dtype']} | {v['threads']} | `{p['op']}` | {p['self_fraction']:.0%} | "
               f"{p['ms_per_call']:.2f} | {p['count_per_call']:.0f} |")
     w("")
+    if bdf is not None:
+        w(bench_bdf.render(bdf))
     w("# OpenMP wait policy on an oversubscribed machine\n")
     if not omp:
         w("On this shared, overloaded machine, torch's OpenMP threads were observed earlier to "
@@ -258,7 +261,8 @@ def main(argv=None):
     if args.render_only:
         data = json.loads((HERE / "results.json").read_text())
         (HERE / "results.md").write_text(render(data["machine"], data["instability_map"],
-                                                data["velocity"], False, data.get("omp")))
+                                                data["velocity"], False, data.get("omp"),
+                                                data.get("bdf")))
         return
     if args.omp_probe:
         print(PROBE_TAG + json.dumps(omp_probe(args.quick, args.seed)), flush=True)
@@ -278,15 +282,16 @@ def main(argv=None):
         fig = bench_instability.run(seed=args.seed, progress=not args.no_progress, log=log)
         vel = bench_velocity.run(seed=args.seed, log=log)
     omp = run_omp_probe(args.quick, args.seed, log)
+    bdf = bench_bdf.run(points=4 if args.quick else 12, seed=args.seed, log=log)
     info["wall_s"] = time.perf_counter() - t0
     info["loadavg_end"] = list(os.getloadavg())
     if args.quick:
-        print("\n" + render(info, fig, vel, True, omp))
+        print("\n" + render(info, fig, vel, True, omp, bdf))
         return
     (HERE / "results.json").write_text(json.dumps(
         {"machine": info, "command": COMMAND, "instability_map": fig, "velocity": vel,
-         "omp": omp}, indent=1, default=float))
-    (HERE / "results.md").write_text(render(info, fig, vel, False, omp))
+         "omp": omp, "bdf": bdf}, indent=1, default=float))
+    (HERE / "results.md").write_text(render(info, fig, vel, False, omp, bdf))
     print(f"wrote {HERE / 'results.md'} and {HERE / 'results.json'}")
 
 

@@ -372,3 +372,12 @@ def test_fd_on_a_single_row():
     torch.testing.assert_close(one[0], two[0])
     with pytest.raises(ValueError, match="ys must hold at least two points"):
         pfode.instability_fd(G, xs, torch.tensor([-1.0], dtype=F64), axis="y")
+
+
+def test_hutchinson_rejects_row_by_row_solvers():
+    f = pfode.GaussianMixture([[-1.0, 0.0], [1.0, 0.5]], 0.5)
+    z = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for method, direction in (("scipy-rk45", "generate"), ("scipy-bdf", "invert"), ("fixed-point", "invert")):
+        with pytest.raises(ValueError, match="hutchinson"):
+            pfode.log_det_jacobian(f, z, method=method, direction=direction, trace="hutchinson",
+                                   generator=torch.Generator().manual_seed(1))

@@ -310,3 +310,62 @@ def test_unknown_options_and_states_are_named():
         pfode.generate(f, z, method="scipy-bdf", workers=1.5)
     with pytest.raises(TypeError, match="max_nfe"):
         pfode.generate(f, z, method="rk4", steps=4, max_nfe="10")
+
+
+def test_reconstruct_hands_over_the_pair_only_where_it_belongs():
+    """The inversion's second state starts the generation only when it is the state the
+    generation needs: the same scheme and, for the two-step rules, the same second grid time."""
+    f = three_gaussians()
+    x = f.sample(16, generator=gen(47))
+    for method in ("bdia", "belm"):
+        mixed, _ = pfode.reconstruct(f, x, method=method, inversion={"steps": 50}, generation={"steps": 100})
+        z = pfode.invert(f, x, method=method, steps=50)
+        apart = pfode.generate(f, z, method=method, steps=100)     # default start, no pair
+        torch.testing.assert_close(mixed, apart, rtol=0, atol=0)
+    # an aux given to both is the inversion's start; the round trip stays exact
+    x_rec, _ = pfode.reconstruct(f, x, method="edict", steps=20, aux=x + 0.01)
+    assert (x_rec - x).abs().max() <= 1e-10      # threshold: as in the exact round trip above
+    # a half's own grid replaces the common one
+    ts = torch.linspace(0, 1, 21, dtype=F64)
+    a, _ = pfode.reconstruct(f, x, method="rk4", steps=10, inversion={"ts": ts})
+    b = pfode.generate(f, pfode.invert(f, x, method="rk4", ts=ts), method="rk4", steps=10)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="ts must run from t = 1 to t = 0"):
+        pfode.reconstruct(f, x, method="rk4", ts=ts)               # the common ts is the generation's
+
+
+def test_a_reused_info_dict_holds_the_last_call_and_a_failed_call_reports():
+    f = three_gaussians()
+    x = f.sample(4, generator=gen(48))
+    info = {}
+    pfode.generate(f, x, method="edict", steps=10, info=info)
+    pfode.generate(f, x, method="rk4", steps=10, info=info)
+    assert info["nfe"] == 40 and info["method"] == "rk4" and "aux" not in info
+    info = {}
+    with pytest.raises(RuntimeError, match="did not converge"):
+        pfode.invert(f, x, method="fixed-point", steps=2, on_fail="raise", info=info)
+    assert "converged" in info and not bool(info["converged"].all()) and info["nfe"] > 0
+
+
+def test_flow_map_callback_sees_the_state_not_the_tangent():
+    f = three_gaussians()
+    z = torch.randn(3, 2, generator=gen(49), dtype=F64)
+    u = torch.randn(3, 2, generator=gen(50), dtype=F64)
+    for method, kw in (("rk4", {"steps": 5}), ("dopri5", {})):
+        shapes = []
+        M = pfode.generation_map(f, method=method, callback=lambda i, t, y, shapes=shapes: shapes.append(tuple(y.shape)), **kw)
+        M.jvp(z, u)
+        assert set(shapes) == {(3, 2)}
+
+
+def test_scipy_solves_nest():
+    """A field that itself runs a scipy solve (work kept per call, not in a shared global)."""
+    f = three_gaussians()
+
+    def nested(y, t):
+        pfode.integrate(f, y[:1].detach(), [0.5, 0.4], method="scipy-rk45")
+        return f(y, t)
+
+    x = f.sample(2, generator=gen(51))
+    torch.testing.assert_close(pfode.invert(nested, x, method="scipy-rk45"),
+                               pfode.invert(lambda y, t: f(y, t), x, method="scipy-rk45"), rtol=0, atol=0)

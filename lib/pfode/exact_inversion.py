@@ -316,8 +316,8 @@ def inversion(v, x: torch.Tensor, grid: list, scheme: str, params: dict, *,
         tol = params["tol"]
         if tol is None:
             tol = 1e-12 if x.dtype == torch.float64 else 1e-6
-        stats = {"iters": 0, "converged": torch.ones(B, dtype=torch.bool),
-                 "update": torch.zeros(B, dtype=x.dtype)}
+        stats = {"iters": 0, "converged": torch.ones(B, dtype=torch.bool, device=x.device),
+                 "update": torch.zeros(B, dtype=x.dtype, device=x.device)}
         xs = x
         for j, i in enumerate(range(N - 1, -1, -1)):
             xs = _fixed_point_unstep(v, xs, grid[i], grid[i + 1] - grid[i], tol,

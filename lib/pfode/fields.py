@@ -171,6 +171,10 @@ class GaussianMixture:
         solver checks ``y`` once and the output at every call.
         """
         mu, mu2, s2, logw = self._np_params()
+        with np.errstate(all="ignore"):       # an overflow shows as inf, which the solver reports
+            return self._velocity_np(y, t, mu, mu2, s2, logw)
+
+    def _velocity_np(self, y, t, mu, mu2, s2, logw):
         c = 1.0 - t
         sigma = c * c * s2 + t * t                                            # (K,)
         d2 = np.maximum(y @ y - 2.0 * c * (mu @ y) + c * c * mu2, 0.0)        # (K,)
@@ -183,8 +187,9 @@ class GaussianMixture:
     def _np_params(self):
         if "numpy" not in self._cache:
             mu = self.means.double().numpy()
-            self._cache["numpy"] = (mu, (mu * mu).sum(1), self.stds.double().numpy() ** 2,
-                                    np.log(self.weights.double().numpy()))
+            with np.errstate(divide="ignore"):                # a zero weight: log 0 = -inf
+                logw = np.log(self.weights.double().numpy())
+            self._cache["numpy"] = (mu, (mu * mu).sum(1), self.stds.double().numpy() ** 2, logw)
         return self._cache["numpy"]
 
     def log_prob(self, x: torch.Tensor, t=0.0) -> torch.Tensor:

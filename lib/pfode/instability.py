@@ -312,6 +312,11 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
     check_choice(trace, "trace", ("exact", "hutchinson"))
     check_steps(steps)
     B, n = z.shape
+    if trace == "hutchinson" and (method in ("scipy-rk45", "scipy-bdf")
+                                  or (method == "fixed-point" and direction == "invert")):
+        raise ValueError(f"trace='hutchinson' needs a solver that evaluates the whole batch at "
+                         f"each stage (its probes are per row); method {method!r} evaluates "
+                         f"rows on their own: use rk4, dopri5 or an exactly invertible scheme")
     if trace == "exact":
         given = [k for k, v in (("probes", probes), ("num_probes", num_probes), ("generator", generator))
                  if v is not None]

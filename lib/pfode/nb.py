@@ -240,7 +240,8 @@ def set_threads(threads: int) -> int:
 
 
 def start(namespace: dict, *, threads: int = 1) -> Run:
-    """The preamble of a book notebook: ``run = pfode.nb.start(globals())``.
+    """The first half of :func:`setup` (which the notebooks call), without the smoke
+    overrides and the generators: ``run = pfode.nb.start(globals())``.
 
     1. Checks the parameters papermill injected against the ``parameters`` cell
        (:func:`check_injected`): an unknown name or a value of the wrong type stops the

@@ -92,6 +92,8 @@ ADAPTIVE = tuple(k for k, s in SCHEMES.items() if s.kind == "adaptive")
 ORDER = {k: s.order for k, s in SCHEMES.items()}
 DEFAULT_STEPS = 100
 COMMON = ("rtol", "atol", "callback", "progress", "info", "aux", "max_nfe")
+INFO_KEYS = ("method", "nfe", "nfev", "njev", "nlu", "aux", "converged", "max_update", "max_iter_used")
+"""The keys :func:`integrate` writes into ``info`` (a reused dict loses those of the last call)."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -241,23 +243,24 @@ def integrate(field: Field, x: torch.Tensor, ts, *, method: str = "dopri5",
         aux = aux.to(x)
     out_info = {"method": method}
     v = _Counted(field, x.shape[0], max_nfe)
-    if scheme.kind == "runge-kutta":
-        out = _runge_kutta(v, x, ts.tolist(), method, callback, progress)
-    elif scheme.kind == "exact":
-        out = _exact(v, x, ts, method, opts, aux, callback, progress, out_info)
-    else:
+    try:
+        if scheme.kind == "runge-kutta":
+            return _runge_kutta(v, x, ts.tolist(), method, callback, progress)
+        if scheme.kind == "exact":
+            return _exact(v, x, ts, method, opts, aux, callback, progress, out_info)
         d_rtol, d_atol = default_tolerances(x.dtype)
         rtol = d_rtol if rtol is None else rtol
         atol = d_atol if atol is None else atol
         if method == "dopri5":
-            out = _dopri5(v, x, ts, rtol, atol, callback)
-        else:
-            out = _scipy(field, x, ts, method, rtol, atol, callback, progress, max_nfe,
-                         opts["workers"], out_info)
-    if info is not None:
-        info.update(out_info)
-        info.setdefault("nfe", v.nfe)
-    return out
+            return _dopri5(v, x, ts, rtol, atol, callback)
+        return _scipy(field, x, ts, method, rtol, atol, callback, progress, max_nfe,
+                      opts["workers"], out_info)
+    finally:       # also when the solve raises: the counts and statistics so far
+        if info is not None:
+            out_info.setdefault("nfe", v.nfe)
+            for k in INFO_KEYS:
+                info.pop(k, None)
+            info.update(out_info)
 
 
 def _runge_kutta(v, x, grid, method, callback, progress):
@@ -303,11 +306,12 @@ def _dopri5(v, x, ts, rtol, atol, callback):
 _WORK: dict = {}     # what the worker processes of a pool read (inherited by fork)
 
 
-def _solve_point(b: int):
-    """Solve the ODE for row ``b`` of ``_WORK["x"]`` with scipy; returns (trajectory (T, n),
+def _solve_point(b: int, w: Optional[dict] = None):
+    """Solve the ODE for row ``b`` of ``w["x"]`` with scipy (``w``: the call's work, by default
+    ``_WORK``, which is how a forked pool worker receives it); returns (trajectory (T, n),
     nfev, njev, nlu)."""
     from scipy.integrate import solve_ivp
-    w = _WORK
+    w = _WORK if w is None else w
     v = _Counted(w["field"], 1, w["max_nfe"])
     if w["numpy"] is not None:                  # a field's single-row numpy path
         def rhs(t, y):
@@ -344,22 +348,26 @@ def _scipy(field, x, ts, method, rtol, atol, callback, progress, max_nfe, worker
     from threadpoolctl import threadpool_limits
     scipy_method = {"scipy-rk45": "RK45", "scipy-bdf": "BDF"}[method]
     jacobian = getattr(field, "velocity_jacobian", None) if method == "scipy-bdf" else None
-    _WORK.update(field=field, numpy=getattr(field, "velocity_np", None), x=x.detach().to(torch.float64).cpu().numpy(), t_eval=ts.numpy(),
-                 scipy_method=scipy_method, rtol=rtol, atol=atol, max_nfe=max_nfe,
-                 jacobian=jacobian)
+    work = dict(field=field, numpy=getattr(field, "velocity_np", None),
+                x=x.detach().to(torch.float64).cpu().numpy(), t_eval=ts.numpy(),
+                scipy_method=scipy_method, rtol=rtol, atol=atol, max_nfe=max_nfe, jacobian=jacobian)
     B = x.shape[0]
-    try:
-        with threadpool_limits(1):
-            if workers > 1 and B > 1:
-                import multiprocessing as mp
+    with threadpool_limits(1):
+        if workers > 1 and B > 1:
+            import multiprocessing as mp
+            saved = dict(_WORK)                   # a solve nested in a field keeps its own
+            _WORK.clear()
+            _WORK.update(work)
+            try:
                 with mp.get_context("fork").Pool(workers) as pool:
                     it = pool.imap(_solve_point, range(B), chunksize=max(1, B // (4 * workers)))
                     res = list(tqdm(it, total=B, desc=method, disable=not progress, leave=False))
-            else:
-                res = [_solve_point(b) for b in tqdm(range(B), desc=method, disable=not progress,
-                                                     leave=False)]
-    finally:
-        _WORK.clear()
+            finally:
+                _WORK.clear()
+                _WORK.update(saved)
+        else:
+            res = [_solve_point(b, work) for b in tqdm(range(B), desc=method, disable=not progress,
+                                                       leave=False)]
     traj = torch.from_numpy(np.stack([r[0] for r in res], axis=1)).to(x)      # (T, B, n)
     nfev = np.array([r[1] for r in res])
     out_info.update(nfe=float(nfev.mean()), nfev=nfev)
@@ -414,18 +422,39 @@ def reconstruct(field: Field, x: torch.Tensor, *, inversion: Optional[dict] = No
             raise TypeError(f"{name} must be a dict of solver options, got {type(d).__name__}")
     if info is not None and not isinstance(info, dict):
         raise TypeError(f"info must be a dict or None, got {type(info).__name__}")
-    inv = {**common, **(inversion or {})}
-    gen = {**common, **(generation or {})}
-    if "ts" in common and common["ts"] is not None and "ts" not in (inversion or {}):
-        inv["ts"] = check_grid(common["ts"]).flip(0)
+    own_inv, own_gen = inversion or {}, generation or {}
+    inv, gen = {**common, **own_inv}, {**common, **own_gen}
+    for half, own in ((inv, own_inv), (gen, own_gen)):
+        if "steps" in own or "ts" in own:           # a half's own grid replaces the common one
+            for k in ("steps", "ts"):
+                if k not in own:
+                    half.pop(k, None)
+    if common.get("ts") is not None and "ts" in inv and "ts" not in own_inv:
+        inv["ts"] = time_grid(1.0, 0.0, ts=common["ts"]).flip(0)   # the generation grid, reversed
+    if "aux" not in own_gen:
+        gen.pop("aux", None)          # an aux in common is the inversion's start, not the generation's
     info_inv, info_gen = {}, {}
     z_hat = invert(field, x, info=info_inv, **inv)
-    if "aux" in info_inv and "aux" not in gen and gen.get("method", "dopri5") == inv.get("method", "dopri5"):
+    if "aux" in info_inv and "aux" not in gen and _same_pair(inv, gen):
         gen["aux"] = info_inv["aux"]
     x_rec = generate(field, z_hat, info=info_gen, **gen)
     if info is not None:
         info.update(inversion=info_inv, generation=info_gen, nfe=info_inv["nfe"] + info_gen["nfe"])
     return x_rec, z_hat
+
+
+def _same_pair(inv: dict, gen: dict) -> bool:
+    """Whether the state pair at the end of the inversion ``inv`` is the pair the generation
+    ``gen`` starts from: the same coupled scheme, and for the two-step ones the same second
+    grid time (EDICT's second state sits at t = 1 on any grid)."""
+    method = inv.get("method", "dopri5")
+    if gen.get("method", "dopri5") != method:
+        return False
+    if method == "edict":
+        return True
+    g_inv = time_grid(0.0, 1.0, steps=inv.get("steps"), ts=inv.get("ts"), default_steps=default_steps(method))
+    g_gen = time_grid(1.0, 0.0, steps=gen.get("steps"), ts=gen.get("ts"), default_steps=default_steps(method))
+    return bool(abs(float(g_inv[-2]) - float(g_gen[1])) <= 1e-15)
 
 
 class FlowMap:
@@ -461,6 +490,14 @@ class FlowMap:
                             default_steps=default_steps(method))
         self.field, self.method, self.solver = field, method, dict(solver)
         self.t0, self.t1 = float(self.ts[0]), float(self.ts[-1])
+
+    def _augmented_options(self, n: int) -> dict:
+        """The solver options for an augmented state ``[x, ...]``: the callback sees ``x``."""
+        opts = dict(self.solver)
+        cb = opts.get("callback")
+        if cb is not None:
+            opts["callback"] = lambda i, t, y: cb(i, t, y[:, :n])
+        return opts
 
     @property
     def steps(self) -> int:
@@ -503,7 +540,8 @@ class FlowMap:
             v, jw = self._field_jvp(y[:, :n], t, y[:, n:])
             return torch.cat([v, jw], 1)
 
-        y = integrate(tangent, torch.cat([z, u], 1), self.ts, method=self.method, **self.solver)
+        y = integrate(tangent, torch.cat([z, u], 1), self.ts, method=self.method,
+                      **self._augmented_options(n))
         return y[:, :n], y[:, n:]
 
     def log_jvp(self, z: torch.Tensor, u: torch.Tensor):
@@ -534,7 +572,7 @@ class FlowMap:
             x, w = self.jvp(z, u)
             wn = w.norm(dim=1)
             return x, w / wn[:, None], torch.log(wn / u.norm(dim=1))
-        y = integrate(projected, y0, self.ts, method=self.method, **self.solver)
+        y = integrate(projected, y0, self.ts, method=self.method, **self._augmented_options(n))
         d = y[:, n:2 * n]
         return y[:, :n], d / d.norm(dim=1, keepdim=True), y[:, 2 * n]
 

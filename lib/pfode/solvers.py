@@ -167,10 +167,14 @@ class _Counted:
     def __init__(self, field, batch: int, max_nfe: Optional[int]):
         self.field, self.batch, self.max_nfe, self.rows = checked_field(field), batch, max_nfe, 0
 
-    def __call__(self, x, t):
-        self.rows += x.shape[0]
+    def tick(self, rows: int, t) -> None:
+        """Count ``rows`` evaluations at time ``t``, refusing those beyond the budget."""
+        self.rows += rows
         if self.max_nfe is not None and self.rows > self.max_nfe * self.batch:
-            raise BudgetExceeded((self.rows - x.shape[0]) / self.batch, float(t), self.max_nfe)
+            raise BudgetExceeded((self.rows - rows) / self.batch, float(t), self.max_nfe)
+
+    def __call__(self, x, t):
+        self.tick(x.shape[0], t)
         return self.field(x, t)
 
     @property
@@ -315,9 +319,7 @@ def _solve_point(b: int, w: Optional[dict] = None):
     v = _Counted(w["field"], 1, w["max_nfe"])
     if w["numpy"] is not None:                  # a field's single-row numpy path
         def rhs(t, y):
-            v.rows += 1
-            if v.max_nfe is not None and v.rows > v.max_nfe:
-                raise BudgetExceeded(v.rows - 1, float(t), v.max_nfe)
+            v.tick(1, t)
             out = w["numpy"](y, float(t))
             if not np.isfinite(out).all():               # the message of check_output
                 check_output(torch.from_numpy(out)[None], torch.from_numpy(y)[None], "field", t)

@@ -142,3 +142,90 @@ def test_errors():
         S.correlation(x, x ** 2, level=1.5)
     with pytest.raises(ValueError, match="n_resamples"):
         S.correlation(x, x ** 2, n_resamples=0)
+
+
+# ---- bootstrap of any statistic, clustered resampling, paired differences -----------------
+def test_bootstrap_mean_matches_normal_theory():
+    """The bootstrap interval of a mean of N(0, 1) draws against the normal-theory interval
+    mean ± 1.96 s/√n (a second method)."""
+    x = np.random.default_rng(3).normal(size=400)
+    iv = S.bootstrap(np.mean, x, n_resamples=2000)
+    half = 1.959964 * x.std(ddof=1) / np.sqrt(x.size)
+    # threshold: error model: with B = 2000 resamples the 2.5% and 97.5% bootstrap quantiles
+    # have Monte Carlo sd sqrt(p(1-p)/B)/phi(z_p) = 0.060 bootstrap sds, i.e. 3% of the half-width
+    # per end; 15% allows 5 such sds, and the bootstrap sd itself differs from s/sqrt(n) by
+    # O(1/n) = 0.25%.
+    assert (iv.high - iv.low) / 2 == pytest.approx(half, rel=0.15)
+    assert iv.estimate == pytest.approx(x.mean(), abs=1e-15)
+    # threshold: exact: the percentile interval is centred near the estimate
+    assert iv.low < iv.estimate < iv.high
+    assert f"{iv:.2f}".startswith(f"{x.mean():.2f} [")
+
+
+def test_cluster_bootstrap_equals_bootstrap_of_cluster_means():
+    """With equal cluster sizes, the mean of resampled clusters is the mean of their means,
+    and the resamples draw the same cluster numbers from the same seed: the cluster bootstrap
+    of the observations and the plain bootstrap of the cluster means agree to round-off."""
+    rng = np.random.default_rng(4)
+    means = rng.normal(size=10)
+    data = np.repeat(means, 50) + 0.01 * rng.normal(size=500)
+    labels = np.repeat(np.arange(10), 50)
+    a = S.bootstrap(np.mean, data, clusters=labels, ci="percentile")
+    b = S.bootstrap(np.mean, data.reshape(10, 50).mean(axis=1), ci="percentile")
+    # threshold: round-off of a mean of 500 float64 values against a mean of 10 means
+    np.testing.assert_allclose([a.estimate, a.low, a.high], [b.estimate, b.low, b.high],
+                               rtol=0, atol=1e-13)
+    naive = S.bootstrap(np.mean, data)
+    # threshold: error model: the naive width scales like sd(all)/sqrt(500), the clustered
+    # width like sd(cluster means)/sqrt(10); with between-cluster sd 1 and within 0.01 their
+    # ratio is about sqrt(50) = 7.1, far above 3
+    assert (a.high - a.low) > 3 * (naive.high - naive.low)
+
+
+def test_cluster_correlation_of_duplicated_pairs():
+    """Each of 20 pairs repeated 5 times as one cluster: resampling clusters is resampling
+    the 20 distinct pairs, so estimate and interval equal those of the 20 pairs."""
+    u = np.random.default_rng(5).normal(size=(20, 2))
+    u[:, 1] += u[:, 0]
+    x, y, labels = np.repeat(u[:, 0], 5), np.repeat(u[:, 1], 5), np.repeat(np.arange(20), 5)
+    c = S.correlation(x, y, clusters=labels, ci="percentile")
+    d = S.correlation(u[:, 0], u[:, 1], ci="percentile")
+    # threshold: round-off of Pearson's r on repeated values
+    np.testing.assert_allclose([c.estimate, c.low, c.high], [d.estimate, d.low, d.high],
+                               rtol=0, atol=1e-12)
+
+
+def test_paired_difference():
+    rng = np.random.default_rng(6)
+    b = rng.normal(size=300)
+    shift = S.paired_difference(b + 0.5, b)
+    # threshold: exact: a constant difference has a degenerate bootstrap distribution
+    assert shift.estimate == shift.low == shift.high == pytest.approx(0.5, abs=1e-15)
+    a = b + 0.2 + 0.1 * rng.normal(size=300)
+    iv = S.paired_difference(a, b)
+    half = 1.959964 * np.std(a - b, ddof=1) / np.sqrt(300)
+    # threshold: error model as in test_bootstrap_mean_matches_normal_theory (15%)
+    assert (iv.high - iv.low) / 2 == pytest.approx(half, rel=0.15)
+    # threshold: exact: pairing removes the shared N(0, 1) part, so the paired interval is
+    # narrower than the spread of either sample mean (sd 1/sqrt(300) against 0.1/sqrt(300))
+    assert (iv.high - iv.low) < 0.5 * 2 * 1.96 / np.sqrt(300)
+
+
+def test_bootstrap_errors():
+    x = np.arange(6.0)
+    with pytest.raises(TypeError, match="statistic"):
+        S.bootstrap("mean", x)
+    with pytest.raises(ValueError, match="at least one sample"):
+        S.bootstrap(np.mean)
+    with pytest.raises(ValueError, match=r"samples\[1\]"):
+        S.bootstrap(lambda a, b: np.mean(a - b), x, np.arange(5.0))
+    with pytest.raises(ValueError, match="NaN"):
+        S.bootstrap(np.mean, np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match="clusters"):
+        S.bootstrap(np.mean, x, clusters=[0, 1])
+    with pytest.raises(ValueError, match="2 independent units"):
+        S.bootstrap(np.mean, x, clusters=np.zeros(6))
+    with pytest.raises(ValueError, match="paired"):
+        S.paired_difference(x, np.arange(5.0))
+    with pytest.raises(ValueError, match="clusters"):
+        S.correlation(x, x ** 2, clusters=[0, 1, 2])

@@ -12,6 +12,9 @@
   ``<repo root>/_build/figures``, or ``<repo root>/_build/nbval/figures`` in smoke mode, so
   that smoke figures never sit next to the book's), so that each figure can be opened and
   inspected outside the rendered book.
+- :func:`publish` saves a figure, hands it to the page with the values its caption quotes
+  (myst-nb ``glue``), and closes it: the caption then reads ``{glue:text}`name``` roles, so
+  a run with other parameters never captions itself with the defaults.
 - :func:`check_parameter` is the type rule for a notebook parameter against its default,
   shared with the sweep runner (:mod:`pfode.sweep`), which applies it before running anything.
 """
@@ -63,6 +66,46 @@ def savefig(fig, name: str, dpi: int = 150) -> Path:
         raise ValueError(f"name must be a plain file stem, got {name!r}")
     path = figure_dir() / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _caption_text(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:d}"
+    return f"{value:.3g}"
+
+
+def publish(fig, name: str, label: str, dpi: int = 150, **values) -> Path:
+    """Save ``fig`` as ``<figure_dir>/<name>.png`` (:func:`savefig`), glue it under ``label``
+    for a ``{glue:figure}`` directive, glue each keyword as text under ``<label>-<key>`` (ints
+    as they are, floats to 3 significant digits, anything else through ``str``), and close the
+    figure so that the cell does not draw it a second time. Returns the PNG's path. Without
+    myst-nb (the ``book`` extra) the figure is shown in the cell instead.
+
+    A markdown cell of the same notebook then shows it, captioned from the data it draws::
+
+        ```{glue:figure} fig-ch9-curve
+        :name: fig-ch9-curve
+
+        ... a mixture of $K =$ {glue:text}`fig-ch9-curve-K` Gaussian neighbours ...
+        ```
+    """
+    for key in values:
+        if not key.isidentifier():
+            raise ValueError(f"caption value names must be identifiers, got {key!r}")
+    path = savefig(fig, name, dpi=dpi)
+    try:
+        from myst_nb import glue
+    except ImportError:               # no book extra: an ordinary inline figure
+        return path
+    import matplotlib.pyplot as plt
+
+    for key, value in values.items():
+        glue(f"{label}-{key}", _caption_text(value), display=False)
+    glue(label, fig, display=False)
+    plt.close(fig)
     return path
 
 

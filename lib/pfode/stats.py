@@ -13,6 +13,14 @@ exclude 0) rather than read off a plot.
 - Interval: the paired nonparametric bootstrap, ``scipy.stats.bootstrap`` with
   ``paired=True`` (pairs ``(x_i, y_i)`` are resampled together), BCa by default (Efron 1987)
   or the percentile interval, seeded through ``np.random.default_rng(seed)``.
+- Clustered data: when observations share a source (tiles of one photograph, patches of one
+  image, the draws of one seed) they are not independent, and resampling them one by one
+  makes intervals too narrow. ``clusters=`` labels each observation with its independent
+  unit; the bootstrap then resamples whole units with replacement (the cluster bootstrap,
+  Davison & Hinkley 1997, section 3.8), keeping every unit's observations together.
+- :func:`bootstrap` is the same machinery for any statistic of one or more paired samples
+  (a median, a 95th percentile, a ratio of medians), and :func:`paired_difference` compares
+  two methods run on the same inputs through the differences of their paired results.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-__all__ = ["Correlation", "correlation"]
+__all__ = ["Correlation", "Interval", "bootstrap", "correlation", "paired_difference"]
 
 _METHODS = ("pearson", "spearman")
 _CI_METHODS = ("BCa", "percentile")
@@ -39,6 +47,21 @@ class Correlation(NamedTuple):
     """Upper end of the bootstrap confidence interval."""
     p_value: float
     """Two-sided p-value of scipy's test of zero correlation."""
+
+
+class Interval(NamedTuple):
+    """Result of :func:`bootstrap` and :func:`paired_difference`."""
+
+    estimate: float
+    """The statistic on the observed sample."""
+    low: float
+    """Lower end of the bootstrap confidence interval."""
+    high: float
+    """Upper end of the bootstrap confidence interval."""
+
+    def __format__(self, spec: str) -> str:
+        spec = spec or ".3g"
+        return f"{self.estimate:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
 
 
 def _pearson_along_last(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -80,8 +103,130 @@ def _as_sample(name: str, a) -> np.ndarray:
     return a
 
 
+def _check_boot_options(n_resamples, level, ci) -> None:
+    if ci not in _CI_METHODS:
+        raise ValueError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not (isinstance(level, (float, int, np.floating)) and 0.0 < float(level) < 1.0):
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+
+
+def _cluster_index(clusters, n: int) -> list[np.ndarray] | None:
+    """Member indices of each cluster (in order of first appearance), or None."""
+    if clusters is None:
+        return None
+    labels = np.asarray(clusters)
+    if labels.shape != (n,):
+        raise ValueError(f"clusters must label each of the {n} observations, got shape {labels.shape}")
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    members = [np.flatnonzero(inverse == k) for k in order]
+    if len(members) < 2:
+        raise ValueError("clusters: need at least 2 independent units to bootstrap, got 1")
+    return members
+
+
+def _interval(boot, estimate: float, level: float) -> tuple[float, float]:
+    """The interval of a scipy bootstrap result; a percentile interval over the finite
+    resamples where BCa is undefined, and a point where every resample is equal."""
+    low, high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+    if np.isfinite(low) and np.isfinite(high):
+        return low, high
+    dist = np.asarray(boot.bootstrap_distribution, dtype=np.float64)
+    dist = dist[np.isfinite(dist)]
+    if dist.size == 0:
+        return estimate, estimate
+    if np.all(dist == dist[0]):
+        return float(dist[0]), float(dist[0])
+    alpha = (1.0 - float(level)) / 2.0
+    low, high = (float(q) for q in np.quantile(dist, [alpha, 1.0 - alpha]))
+    return low, high
+
+
+def _resample(samples: tuple, statistic, members, n_resamples, level, ci, seed, vectorized):
+    """scipy.stats.bootstrap over observations, or over whole clusters (``members``)."""
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        # Degenerate bootstrap distributions (all resamples equal) and NaN resamples make
+        # scipy warn and return NaN; :func:`_interval` handles both.
+        warnings.simplefilter("ignore")
+        if members is None:
+            return stats.bootstrap(samples, statistic, paired=True, vectorized=vectorized,
+                                   n_resamples=int(n_resamples), confidence_level=float(level),
+                                   method=ci, rng=rng)
+
+        def on_units(units, axis=-1):        # a resample of unit numbers -> the statistic
+            idx = np.concatenate([members[int(u)] for u in units])
+            return statistic(*(a[idx] for a in samples))
+
+        return stats.bootstrap((np.arange(len(members)),), on_units, vectorized=False,
+                               n_resamples=int(n_resamples), confidence_level=float(level),
+                               method=ci, rng=rng)
+
+
+def bootstrap(statistic, *samples, clusters=None, n_resamples: int = 2000, level: float = 0.95,
+              seed: int = 0, ci: str = "BCa") -> Interval:
+    """A statistic of paired samples with a bootstrap confidence interval.
+
+    Parameters
+    ----------
+    statistic : callable
+        ``statistic(*samples) -> float``, for instance ``np.median`` or
+        ``lambda e: np.quantile(e, 0.95)``. It is called on resampled copies of ``samples``.
+    *samples : array_like, shape (N,)
+        One or more samples of equal length, finite; observation ``i`` of each is resampled
+        together (paired).
+    clusters : array_like, shape (N,), optional
+        The independent unit of each observation (source image, seed). Whole units are
+        resampled, so the interval reflects their number rather than N. At least 2 units.
+    n_resamples, level, seed, ci
+        As in :func:`correlation`.
+
+    Returns
+    -------
+    Interval
+        ``(estimate, low, high)``; formats as ``"est [low, high]"`` (``f"{iv:.2f}"``).
+    """
+    _check_boot_options(n_resamples, level, ci)
+    if not callable(statistic):
+        raise TypeError(f"statistic must be callable, got {type(statistic).__name__}")
+    if not samples:
+        raise ValueError("bootstrap needs at least one sample")
+    arrays = tuple(_as_sample(f"samples[{i}]", a) for i, a in enumerate(samples))
+    n = arrays[0].size
+    for i, a in enumerate(arrays[1:], 1):
+        if a.shape != arrays[0].shape:
+            raise ValueError(f"samples[{i}] has shape {a.shape}, samples[0] has {arrays[0].shape}")
+    if n < 2:
+        raise ValueError(f"need at least 2 observations, got {n}")
+    members = _cluster_index(clusters, n)
+    estimate = float(statistic(*arrays))
+
+    def scalar(*a, axis=-1):                 # scipy passes axis for vectorized=False too
+        return statistic(*a)
+
+    boot = _resample(arrays, scalar, members, n_resamples, level, ci, seed, vectorized=False)
+    low, high = _interval(boot, estimate, level)
+    return Interval(estimate, low, high)
+
+
+def paired_difference(a, b, *, statistic=np.mean, clusters=None, n_resamples: int = 2000,
+                      level: float = 0.95, seed: int = 0, ci: str = "BCa") -> Interval:
+    """``statistic(a - b)`` with a bootstrap interval, for two methods run on the same inputs
+    (same images, same noises): pairing removes the variation the methods share, so the
+    interval is that of the difference itself, not of two overlapping marginal intervals.
+    ``clusters`` as in :func:`bootstrap`."""
+    a = _as_sample("a", a)
+    b = _as_sample("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must be paired (same shape), got {a.shape} and {b.shape}")
+    return bootstrap(statistic, a - b, clusters=clusters, n_resamples=n_resamples, level=level,
+                     seed=seed, ci=ci)
+
+
 def correlation(x, y, method: str = "pearson", *, n_resamples: int = 2000, level: float = 0.95,
-                seed: int = 0, ci: str = "BCa") -> Correlation:
+                seed: int = 0, ci: str = "BCa", clusters=None) -> Correlation:
     """Correlation of paired samples with a paired bootstrap confidence interval.
 
     Parameters
@@ -98,6 +243,10 @@ def correlation(x, y, method: str = "pearson", *, n_resamples: int = 2000, level
         Seed of the ``np.random.default_rng`` that draws the resamples.
     ci : ``"BCa"`` or ``"percentile"``
         Bootstrap interval type.
+    clusters : array_like, shape (N,), optional
+        The independent unit of each pair (source image, seed): whole units are resampled
+        (see :func:`bootstrap`). The p-value is scipy's, which assumes independent pairs;
+        with clusters, judge by the interval.
 
     Returns
     -------
@@ -109,12 +258,7 @@ def correlation(x, y, method: str = "pearson", *, n_resamples: int = 2000, level
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if ci not in _CI_METHODS:
-        raise ValueError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not (isinstance(level, (float, int, np.floating)) and 0.0 < float(level) < 1.0):
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    _check_boot_options(n_resamples, level, ci)
     x = _as_sample("x", x)
     y = _as_sample("y", y)
     if x.shape != y.shape:
@@ -131,21 +275,8 @@ def correlation(x, y, method: str = "pearson", *, n_resamples: int = 2000, level
         res = stats.spearmanr(x, y)
     estimate, p_value = float(res.statistic), float(res.pvalue)
 
-    rng = np.random.default_rng(seed)
-    with warnings.catch_warnings():
-        # Degenerate bootstrap distributions (all resamples equal) and NaN resamples make
-        # scipy warn and return NaN; both cases are handled below.
-        warnings.simplefilter("ignore")
-        boot = stats.bootstrap((x, y), _statistic(method), paired=True, vectorized=True,
-                               n_resamples=int(n_resamples), confidence_level=float(level),
-                               method=ci, rng=rng)
-    low, high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        dist = np.asarray(boot.bootstrap_distribution, dtype=np.float64)
-        dist = dist[np.isfinite(dist)]
-        if dist.size == 0 or np.all(dist == dist[0]):
-            low = high = estimate if dist.size == 0 else float(dist[0])
-        else:
-            alpha = (1.0 - float(level)) / 2.0
-            low, high = (float(q) for q in np.quantile(dist, [alpha, 1.0 - alpha]))
+    members = _cluster_index(clusters, x.size)
+    boot = _resample((x, y), _statistic(method), members, n_resamples, level, ci, seed,
+                     vectorized=members is None)
+    low, high = _interval(boot, estimate, level)
     return Correlation(estimate, low, high, p_value)

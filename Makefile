@@ -1,7 +1,8 @@
 # Build the book and run the tests from a fresh clone.
 #
 #   make venv    create .venv and install pfode with its [test,book] extras (only when needed)
-#   make book    execute the notebooks and build the HTML book into _build/html (fails on any warning)
+#   make book    execute the notebooks and build the HTML book into _build/html (fails on any
+#                warning), then check the rendered pages (tables, glued captions, images)
 #   make test    lint (ruff) + unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
 #   make bench   run benchmarks/run_all.py (writes benchmarks/results.md)
 #   make sweep SPEC=sweeps/NAME.yml   run a notebook over a parameter grid (pfode.sweep, resumable)
@@ -52,6 +53,7 @@ _build/.lib-stamp: $(LIB_FILES) pyproject.toml
 
 book: $(STAMP) _build/.lib-stamp
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tests/check_book_html.py _build/html
 
 test: $(STAMP)
 	@rc=0; \

@@ -43,6 +43,28 @@ def test_savefig_writes_png_and_rejects_paths(tmp_path, monkeypatch):
         nb.savefig(fig, "a/b")
 
 
+def test_publish_glues_figure_and_caption_values(tmp_path, monkeypatch):
+    """publish saves the PNG, glues the figure and each caption value (as myst-nb reads them
+    back: the text/plain of a display with the glue key in its metadata), and closes the
+    figure so the cell does not draw it twice."""
+    from myst_nb.ext import glue     # the book extra, which make venv installs
+
+    shown = []
+    monkeypatch.setattr(glue, "ipy_display", lambda obj, **kw: shown.append((obj, kw)))
+    monkeypatch.setenv("PFODE_FIGURES", str(tmp_path))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    path = nb.publish(fig, "ch0_line", "fig-ch0-line", K=256, s=0.05, method="rk4")
+    assert path == tmp_path / "ch0_line.png" and path.read_bytes()[:4] == b"\x89PNG"
+    assert not plt.fignum_exists(fig.number)
+    keys = [kw["metadata"]["scrapbook"]["name"] for _, kw in shown]
+    assert keys == ["fig-ch0-line-K", "fig-ch0-line-s", "fig-ch0-line-method", "fig-ch0-line"]
+    texts = [obj[glue.GLUE_PREFIX + "text/plain"] for obj, _ in shown[:3]]
+    assert texts == ["'256'", "'0.05'", "'rk4'"]
+    with pytest.raises(ValueError, match="identifiers"):
+        nb.publish(fig, "x", "fig-x", **{"a-b": 1})
+
+
 # ---- parameters: the type rule and the check of papermill's injected cell --------------------
 @pytest.mark.parametrize("value, default", [(3, 1), (2.5, 1.0), (2, 1.0), (True, False), ("b", "a"),
                                             ([1, 2], [3]), ((1, 2), [3]), ({"k": 1}, {}),

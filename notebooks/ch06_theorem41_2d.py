@@ -160,8 +160,9 @@ print(f"Spearman correlation of ||F(x)||^2 and log p_G(x) under q: {rho:.2f}")
 # threshold: the claim of the text (anti-correlated, so the union bound is loose)
 assert rho < -0.3, f"expected ||F(x)||^2 and log p_G(x) to be anti-correlated, got {rho:.2f}"
 
-# %% mystnb={"figure": {"caption": "Theorem 4.1 for the three-Gaussian example $p_G$ with $q$ uniform on $[-3, 3]^2$. Left: the sample points $x \\sim q$ coloured by $\\log_{10}\\bar\\lambda_G(F(x))$ (Liouville route); the dashed contour is $p_G = e^{-6}$. The coefficient exceeds one (red) on most of the square, away from the three components, and is largest near the boundaries between their basins. Middle: the measured probability $P_q(\\bar\\lambda_G(F(x)) \\ge \\beta)$ (markers with 95% Clopper–Pearson intervals, second half of the sample) and the bound $1 - \\delta_1 - \\delta_2$ (lines, $\\delta$'s from the first half), against $\\log\\gamma$, for four values of $r$. The bound holds everywhere and is far from tight: it ignores that points with large $\\|F(x)\\|^2$ also have small $p_G(x)$. Right: the threshold $\\beta$ of Lemma D.2 for the same $(r, \\gamma)$; the bound says something about instability only where $\\beta > 1$ (above the dotted line).", "name": "fig-ch6-theorem41-2d"}}
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), constrained_layout=True)
+# %%
+contour_log_pG = -6.0          # the dashed contour of the left panel
+fig, axes = plt.subplots(1, 3, figsize=(16, 5.6), constrained_layout=True)
 ax = axes[0]
 xn = x.numpy()
 sc = ax.scatter(xn[:, 0], xn[:, 1], c=log_lam / np.log(10), s=4, cmap="RdBu_r",
@@ -169,7 +170,7 @@ sc = ax.scatter(xn[:, 0], xn[:, 1], c=log_lam / np.log(10), s=4, cmap="RdBu_r",
 g1 = np.linspace(-box, box, 241)
 GX, GY = np.meshgrid(g1, g1)
 lp_grid = gm.log_prob(torch.as_tensor(np.stack([GX.ravel(), GY.ravel()], 1))).numpy().reshape(GX.shape)
-ax.contour(GX, GY, lp_grid, levels=[-6.0], colors="k", linewidths=1.0, linestyles="--")
+ax.contour(GX, GY, lp_grid, levels=[contour_log_pG], colors="k", linewidths=1.0, linestyles="--")
 ax.plot(*np.array(means).T, "k+", ms=10, mew=1.5)
 fig.colorbar(sc, ax=ax, label="$\\log_{10}\\bar\\lambda_G(F(x))$")
 ax.set(xlim=(-box, box), ylim=(-box, box), aspect="equal", xlabel="$x_1$", ylabel="$x_2$",
@@ -184,7 +185,7 @@ for i, r in enumerate(r_values):
                 fmt="o", ms=3, color=f"C{i}", capsize=1.5, lw=0.8, label=f"measured, $r = {r:g}$")
 ax.set(xlabel="$\\log\\gamma$", ylabel="probability", ylim=(-0.02, 1.02),
        title="$P_q(\\bar\\lambda_G \\geq \\beta)$ vs $1 - \\delta_1 - \\delta_2$")
-ax.legend(fontsize=7, ncol=2, loc="lower left")
+ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.13))
 
 ax = axes[2]
 for i, r in enumerate(r_values):
@@ -194,8 +195,15 @@ ax.axhline(1.0, color="k", ls=":", lw=1)
 ax.set(xlabel="$\\log\\gamma$", ylabel="$\\beta = (2\\pi)^{-1/2} e^{-r/(2n)}\\gamma^{-1/n}$",
        title="the threshold $\\beta$ (Lemma D.2)")
 ax.legend(fontsize=8)
-pfode.nb.savefig(fig, "ch06_theorem41_2d")
-plt.show()
+pfode.nb.publish(fig, "ch06_theorem41_2d", "fig-ch6-theorem41-2d", K=len(means), box=f"{box:g}",
+                 contour=f"{contour_log_pG:g}", level=f"{level:.0%}", num_r=len(r_values))
+
+# %% [markdown]
+# ```{glue:figure} fig-ch6-theorem41-2d
+# :name: fig-ch6-theorem41-2d
+#
+# Theorem 4.1 for the example $p_G$ with {glue:text}`fig-ch6-theorem41-2d-K` Gaussian components and $q$ uniform on $[-b, b]^2$, $b =$ {glue:text}`fig-ch6-theorem41-2d-box`. Left: the sample points $x \sim q$ coloured by $\log_{10}\bar\lambda_G(F(x))$ (Liouville route); the dashed contour is $\log p_G =$ {glue:text}`fig-ch6-theorem41-2d-contour`. The coefficient exceeds one (red) on most of the square, away from the components, and is largest near the boundaries between their basins. Middle: the measured probability $P_q(\bar\lambda_G(F(x)) \ge \beta)$ (markers with {glue:text}`fig-ch6-theorem41-2d-level` Clopper–Pearson intervals, second half of the sample) and the bound $1 - \delta_1 - \delta_2$ (lines, $\delta$'s from the first half), against $\log\gamma$, for {glue:text}`fig-ch6-theorem41-2d-num_r` values of $r$. The bound holds everywhere (asserted) and is far from tight: it ignores that points with large $\|F(x)\|^2$ also have small $p_G(x)$. Right: the threshold $\beta$ of Lemma D.2 for the same $(r, \gamma)$; the bound says something about instability only where $\beta > 1$ (above the dotted line).
+# ```
 
 # %% [markdown]
 # ## Higher dimensions: mixtures of Gaussian neighbours
@@ -268,8 +276,8 @@ assert np.all(np.diff(best_bounds) > -2 * sd), f"certified probability does not 
 # threshold: the claim (the certificate tightens with n)
 assert best_bounds[-1] > best_bounds[0] + 0.3, "the bound does not tighten with the dimension"
 
-# %% mystnb={"figure": {"caption": "Theorem 4.1 in higher dimension: $p_G$ a mixture of 10 Gaussian neighbours ($s = 0.15$, means uniform on the cube) and $q$ uniform on $[-1, 1]^n$. Left: at $n = 64$, the measured $P_q(\\bar\\lambda_G \\ge \\beta)$ (markers, 95% intervals) and the bound $1 - \\delta_1 - \\delta_2$ (lines) against $\\log\\gamma / n$, for $r$ at the 50%, 90% and 99% quantiles of $\\|F(x)\\|^2$; the dotted vertical lines mark where $\\beta = 1$. Right: across dimensions, the best certificate the theorem gives for instability (the largest $1 - \\delta_1 - \\delta_2$ with $\\beta = 1$) and the measured $P_q(\\bar\\lambda_G \\ge 1)$. The certificate rises towards the measured probability as $n$ grows, as the asymptotic argument of Chapter 8 predicts.", "name": "fig-ch6-theorem41-highdim"}}
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 5.4), constrained_layout=True)
 ax = axes[0]
 for i, r in enumerate(r_panel):
     es = [table_n[(r, lg)] for lg in log_gammas_n]
@@ -278,10 +286,11 @@ for i, r in enumerate(r_panel):
             label=f"bound, $r/n = {r / n_panel:.1f}$")
     ax.errorbar(log_gammas_n / n_panel, meas[:, 0], yerr=[meas[:, 0] - meas[:, 1], meas[:, 2] - meas[:, 0]],
                 fmt="o", ms=3, color=f"C{i}", capsize=1.5, lw=0.8, label=f"measured, $r/n = {r / n_panel:.1f}$")
-    ax.axvline(-0.5 * np.log(2 * np.pi) - r / (2 * n_panel), color=f"C{i}", ls=":", lw=1)
+    ax.axvline(-0.5 * np.log(2 * np.pi) - r / (2 * n_panel), color=f"C{i}", ls=":", lw=1.2,
+               label=f"$\\beta = 1$ at $r/n = {r / n_panel:.1f}$")
 ax.set(xlabel="$\\log\\gamma\\,/\\,n$", ylabel="probability", ylim=(-0.02, 1.02),
        title=f"$n = {n_panel}$: $P_q(\\bar\\lambda_G \\geq \\beta)$ vs $1 - \\delta_1 - \\delta_2$")
-ax.legend(fontsize=7, ncol=2, loc="upper left")
+ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.15))
 
 ax = axes[1]
 P1_ci = np.array([[high[n]["P1"].lower, high[n]["P1"].upper] for n in dims_arr])
@@ -292,5 +301,13 @@ ax.set_xscale("log", base=2)
 ax.set(xlabel="dimension $n$", ylabel="probability", ylim=(-0.02, 1.05),
        title="the bound tightens with the dimension")
 ax.legend(fontsize=8, loc="lower right")
-pfode.nb.savefig(fig, "ch06_theorem41_highdim")
-plt.show()
+pfode.nb.publish(fig, "ch06_theorem41_highdim", "fig-ch6-theorem41-highdim", K=num_neighbors, s=f"{stds_high:g}",
+                 n=n_panel, level=f"{level:.0%}", quantiles=", ".join(f"{q_:.0%}" for q_ in r_quantiles),
+                 n_min=int(dims_arr[0]), n_max=int(dims_arr[-1]))
+
+# %% [markdown]
+# ```{glue:figure} fig-ch6-theorem41-highdim
+# :name: fig-ch6-theorem41-highdim
+#
+# Theorem 4.1 in higher dimension: $p_G$ a mixture of {glue:text}`fig-ch6-theorem41-highdim-K` Gaussian neighbours ($s =$ {glue:text}`fig-ch6-theorem41-highdim-s`, means uniform on the cube) and $q$ uniform on $[-1, 1]^n$. Left: at $n =$ {glue:text}`fig-ch6-theorem41-highdim-n`, the measured $P_q(\bar\lambda_G \ge \beta)$ (markers, {glue:text}`fig-ch6-theorem41-highdim-level` Clopper–Pearson intervals) and the bound $1 - \delta_1 - \delta_2$ (lines) against $\log\gamma / n$, for $r$ at the {glue:text}`fig-ch6-theorem41-highdim-quantiles` quantiles of $\|F(x)\|^2$; the dotted vertical lines mark where $\beta = 1$ for each $r$. Right: for $n$ from {glue:text}`fig-ch6-theorem41-highdim-n_min` to {glue:text}`fig-ch6-theorem41-highdim-n_max`, the best certificate the theorem gives for instability (the largest $1 - \delta_1 - \delta_2$ with $\beta = 1$) and the measured $P_q(\bar\lambda_G \ge 1)$. The certificate rises towards the measured probability as $n$ grows (asserted), as the asymptotic argument of Chapter 8 predicts.
+# ```

@@ -263,7 +263,7 @@ for j, m in enumerate(m_values):
     print(f"{m:6d}  {bandwidths[j]:.3f}   {W1[:, j].mean():.2e}    {LEVY[:, j].mean():.2e}     "
           f"{np.sqrt(W1[:, j]).mean():.2e}   {W1_emp[:, j].mean():.2e}")
 
-# %% mystnb={"figure": {"caption": "Theorem 4.2 in one dimension. Left: the target density $p$ (a mixture of two Beta densities on $[-1, 1]$, black) and mixtures of Gaussian neighbours built from $m$ of its samples with bandwidth $s_m = 0.5\\,m^{-1/5}$. Right: their distance to $p$ against $m$, mean over seeds with the range over seeds shaded: Wasserstein-1 (exact, from the CDFs), the Lévy distance (a lower bound on the Lévy–Prokhorov distance $\\pi$) and $\\sqrt{W_1}$ (an upper bound on $\\pi$). All fall as powers of $m$; the fitted log-log slopes, with 95% intervals over seeds, are in the legend.", "name": "fig-ch7-density"}}
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
 ax = axes[0]
 yy = np.linspace(-1.4, 1.4, 1401)
@@ -284,8 +284,15 @@ for name, D, c in (("$W_1$", W1, "C0"), ("Lévy $L$", LEVY, "C1"), ("$\\sqrt{W_1
 ax.set(xlabel="number of samples $m$", ylabel="distance to $p$",
        title="$L \\leq \\pi \\leq \\sqrt{W_1}$, all falling with $m$")
 ax.legend(fontsize=8)
-pfode.nb.savefig(fig, "ch07_density")
-plt.show()
+pfode.nb.publish(fig, "ch07_density", "fig-ch7-density", K=len(beta_weights), c=f"{bandwidth_scale:g}",
+                 seeds=num_seeds)
+
+# %% [markdown]
+# ```{glue:figure} fig-ch7-density
+# :name: fig-ch7-density
+#
+# Theorem 4.2 in one dimension. Left: the target density $p$ (a mixture of {glue:text}`fig-ch7-density-K` Beta densities on $[-1, 1]$, black) and mixtures of Gaussian neighbours built from $m$ of its samples with bandwidth $s_m = c\,m^{-1/5}$, $c =$ {glue:text}`fig-ch7-density-c`. Right: their distance to $p$ against $m$, mean over {glue:text}`fig-ch7-density-seeds` seeds with the range over seeds shaded: Wasserstein-1 (exact, from the CDFs), the Lévy distance (a lower bound on the Lévy–Prokhorov distance $\pi$) and $\sqrt{W_1}$ (an upper bound on $\pi$). All fall as powers of $m$; the fitted log-log slopes, with 95% intervals over seeds, are in the legend.
+# ```
 
 # %% [markdown]
 # ## 3. Sparser mixtures are more unstable
@@ -361,7 +368,32 @@ for s in s_values[:3]:
     np.testing.assert_allclose(z_ode, z_cf, atol=1e-6, err_msg=f"s={s}: ODE inversion vs Phi^-1(F_pG)")
 print("the closed-form inversion agrees with dopri5 to 1e-6 at 9 points for s =", s_values[:3])
 
-# %% mystnb={"figure": {"caption": "Instability grows as the mixture of Gaussian neighbours gets sparser (one dimension, 12 samples of the Beta-mixture target, bandwidth $s$). Left: $\\log_{10}\\bar\\lambda_G$ over noise space, $\\bar\\lambda_G(z) = G'(z) = \\varphi(z)/p_G(G(z))$ in closed form; each spike is the noise interval that $G$ spreads across a gap between samples. Right: under $q$ uniform on $[-1, 1]$, the probability that $\\bar\\lambda_G(F(x)) > 1$ and the largest $\\log_{10}\\bar\\lambda_G$, against $s$; the largest value stays above the closed-form lower bound at the midpoint of the widest gap (dashed), which grows like $e^{g^2/(8s^2)}$. Under generation ($z \\sim \\mathcal N(0, 1)$, red) instability stays rare for every $s$: the noise a generated sample comes from seldom lies in one of the narrow spikes.", "name": "fig-ch7-instability"}}
+# %% [markdown]
+# Theorem 4.2 approximates $p$ with $m \to \infty$ and $s \to 0$ together, while the sparsity
+# assumption keeps $m$ fixed. With the `num_train_1d` samples fixed, shrinking $s$ does not bring
+# $p_G$ closer to $p$. By the triangle inequality and part (c) of the bracketing lemma,
+# $W_1(p_G, p) \ge W_1(\hat p_m, p) - s\sqrt{2/\pi}$, which tends to $W_1(\hat p_m, p) > 0$ as
+# $s \to 0$.
+
+# %%
+y_w = np.linspace(-1 - 8 * max(s_values), 1 + 8 * max(s_values), 4 * grid_points)
+h_w = y_w[1] - y_w[0]
+Fp_w = target_cdf(y_w)
+W1_emp_fixed = np.trapezoid(np.abs(np.searchsorted(train_1d, y_w, side="right") / num_train_1d - Fp_w), y_w)
+W1_fixed = np.array([np.trapezoid(np.abs(mixture_cdf(y_w, train_1d, s) - Fp_w), y_w) for s in s_values])
+lower_fixed = W1_emp_fixed - np.array(s_values) * np.sqrt(2 / np.pi)
+for s, w, lo in zip(s_values, W1_fixed, lower_fixed):
+    print(f"m = {num_train_1d}, s = {s:5.2f}: W1(p_G, p) = {w:.4f} (lower bound W1(p_hat, p) - s sqrt(2/pi) = {lo:+.4f})")
+print(f"W1(p_hat_m, p) = {W1_emp_fixed:.4f} for the m = {num_train_1d} samples; for comparison, m = {m_values[-1]} "
+      f"with s_m = {bandwidths[-1]:.3f}: W1 = {W1[:, -1].mean():.4f} (mean over {num_seeds} seeds)")
+# threshold: the triangle inequality must hold; 2h for the trapezoid rule on integrands of total
+#   variation at most 2
+assert np.all(W1_fixed >= lower_fixed - 2 * h_w), "W1 below its lower bound"
+# threshold: the claim: at the smallest s the lower bound itself stays above 0 (here by more than
+#   the grid error), so shrinking s at fixed m cannot approximate p
+assert lower_fixed[-1] > 2 * h_w, "at fixed m the distance to p does not stay away from 0"
+
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
 ax = axes[0]
 for i, r in enumerate(rows):
@@ -388,5 +420,11 @@ h1, l1 = ax.get_legend_handles_labels()
 h2, l2 = ax2.get_legend_handles_labels()
 ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center left")
 ax.set_title("sparser $p_G$ (smaller $s$, to the right)")
-pfode.nb.savefig(fig, "ch07_instability")
-plt.show()
+pfode.nb.publish(fig, "ch07_instability", "fig-ch7-instability", m=num_train_1d)
+
+# %% [markdown]
+# ```{glue:figure} fig-ch7-instability
+# :name: fig-ch7-instability
+#
+# Instability grows as the mixture of Gaussian neighbours gets sparser (one dimension, {glue:text}`fig-ch7-instability-m` samples of the Beta-mixture target, bandwidth $s$). Left: $\log_{10}\bar\lambda_G$ over noise space, $\bar\lambda_G(z) = G'(z) = \varphi(z)/p_G(G(z))$ in closed form; each spike is the noise interval that $G$ spreads across a gap between samples. Right: under $q$ uniform on $[-1, 1]$, the probability that $\bar\lambda_G(F(x)) > 1$ and the largest $\log_{10}\bar\lambda_G$, against $s$; the largest value stays above the closed-form lower bound at the midpoint of the widest gap (dashed), which grows like $e^{g^2/(8s^2)}$. Under generation ($z \sim \mathcal N(0, 1)$, red) instability stays rare for every $s$: the noise a generated sample comes from seldom lies in one of the narrow spikes.
+# ```

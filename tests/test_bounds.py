@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -465,3 +466,71 @@ def test_delta1_steiner_bound():
 def test_value_errors_name_the_argument(fn, args, match):
     with pytest.raises(ValueError, match=rf"\b{match}\b"):
         fn(*args)
+
+
+# --------------------------------------------------------------------------- Steiner expansion
+
+_STEINER_NS = np.unique(np.round(np.logspace(2, 6, 9)).astype(int))
+
+
+@functools.lru_cache(maxsize=None)
+def _steiner_exact_and_terms(ell, rho):
+    exact = np.array([B.log_steiner_volume(int(n), ell, rho) for n in _STEINER_NS])
+    terms = B.log_steiner_volume_expansion(_STEINER_NS, ell, rho)
+    return exact, terms
+
+
+@pytest.mark.parametrize(("ell", "rho"), [(1.0, 0.5), (1.9, 0.5), (1.0, 2.0)])
+def test_steiner_expansion_remainder_is_log_n_and_n13_coefficient_fits(ell, rho):
+    exact, T = _steiner_exact_and_terms(ell, rho)
+    ns = _STEINER_NS.astype(float)
+    a = 2 * math.pi * rho**2 / ell**2
+    C, D = T[0, 4], T[0, 5] * ns[0] ** (1 / 3)
+    # After n log ell and the n^(2/3) term alone the remainder is not O(log n): it is
+    # -(1/2) a^(2/3) n^(1/3) + O(log n), so remainder / log n keeps growing.
+    r2 = exact - T[:, :2].sum(axis=1)
+    # threshold: -(1/2) a^(2/3) n^(1/3) / log n grows by a factor of about 7 from n = 1e2 to
+    #   1e6; 2 leaves room for the log and constant terms
+    assert abs(r2[-1] / math.log(ns[-1])) > 2 * abs(r2[0] / math.log(ns[0]))
+    # With the n^(1/3) term the remainder is -(1/3) log n + C(a) + D(a) n^(-1/3) + O(n^(-2/3)).
+    r3 = exact - T[:, :3].sum(axis=1)
+    # threshold: the expansion's next terms, with a factor 2 on the n^(-1/3) term for the
+    #   O(n^(-2/3)) one
+    assert np.all(np.abs(r3) <= np.log(ns) / 3 + abs(C) + 2 * abs(D) * ns ** (-1 / 3))
+    # Least-squares fit r2 ~ c1 n^(1/3) + c2 log n + c3: the omitted D n^(-1/3) + O(n^(-2/3))
+    # moves each coefficient by at most ||row of pinv||_1 * max|omitted|.
+    A = np.column_stack([ns ** (1 / 3), np.log(ns), np.ones_like(ns)])
+    pinv = np.linalg.pinv(A)
+    c = pinv @ r2
+    omitted = 1.5 * abs(D) * ns[0] ** (-1 / 3)
+    # threshold: the propagated size of the omitted terms, 1.5 |D| n^(-1/3) at the smallest n
+    #   (the n^(-2/3) term is below half the n^(-1/3) one from n = 100 on for these (ell, rho))
+    assert abs(c[0] - (-0.5 * a ** (2 / 3))) <= np.abs(pinv[0]).sum() * omitted
+    assert abs(c[1] - (-1 / 3)) <= np.abs(pinv[1]).sum() * omitted
+
+
+@pytest.mark.parametrize(("ell", "rho"), [(1.0, 0.5), (1.9, 0.5), (1.0, 2.0)])
+def test_steiner_expansion_full_remainder_orders(ell, rho):
+    exact, T = _steiner_exact_and_terms(ell, rho)
+    ns = _STEINER_NS.astype(float)
+    S = np.cumsum(T, axis=1)
+    D = T[:, 5] * ns ** (1 / 3)
+    r5 = exact - S[:, 4]
+    # threshold: after the constant the remainder is D n^(-1/3) + O(n^(-2/3)); factor 1.5 for
+    #   the O(n^(-2/3)) term at n = 100
+    assert np.all(np.abs(r5) <= 1.5 * np.abs(D) * ns ** (-1 / 3))
+    r6 = np.abs(exact - S[:, 5])
+    i4 = int(np.searchsorted(_STEINER_NS, 10_000))
+    # threshold: O(n^(-2/3)) predicts a fall by 100^(2/3) = 21.5 from n = 1e4 to 1e6; 10 for
+    #   the higher-order terms and float64 round-off (~1e-9 on log V at n = 1e6)
+    assert r6[-1] < r6[i4] / 10
+
+
+def test_steiner_expansion_shape_and_limits():
+    T = B.log_steiner_volume_expansion([10.0, 100.0], 1.5, [[0.1], [0.2]])
+    assert T.shape == (2, 2, 6)
+    assert T[0, 1, 0] == pytest.approx(100 * math.log(1.5))
+    with pytest.raises(ValueError, match=r"\brho\b"):
+        B.log_steiner_volume_expansion(10, 1.0, 0.0)
+    with pytest.raises(ValueError, match=r"\bn\b"):
+        B.log_steiner_volume_expansion(0, 1.0, 0.1)

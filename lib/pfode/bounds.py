@@ -35,6 +35,7 @@ __all__ = [
     "theorem31_bound",
     "log_ball_volume",
     "log_steiner_volume",
+    "log_steiner_volume_expansion",
     "log_cube_volume",
     "chi2_tail",
     "log_chi2_tail",
@@ -544,3 +545,39 @@ def delta1_steiner_bound(n, m, ell, rho, q_max_log):
     log_vol = np.asarray(log_steiner_volume(n, ell, rho))
     log_bound = q_max_log + np.log(m) + log_vol
     return _out(np.exp(np.minimum(log_bound, 0.0)))
+
+
+def log_steiner_volume_expansion(n, ell, rho):
+    """Terms of the large-``n`` expansion of :func:`log_steiner_volume` at fixed ``ell, rho``.
+
+    With ``a = 2 pi rho^2 / ell^2`` [book: lem-ch8-growth (a)],
+
+        log vol(C_ell + rho B) = n log ell + (3/2) a^{1/3} n^{2/3} - (1/2) a^{2/3} n^{1/3}
+                                 - (1/3) log n + C(a) + D(a) n^{-1/3} + O(n^{-2/3}),
+        C(a) = a/6 - (1/6) log a + (1/2) log(2 / (3 pi)),
+        D(a) = a^{1/3}/2 - 5 a^{4/3}/108.
+
+    It is Laplace's method on the Steiner sum: the largest terms have
+    ``k ~ a^{1/3} n^{2/3}``, where ``-k^2/(2n)`` in ``log C(n, k)`` gives the ``n^{1/3}``
+    term and the Gaussian width ``sqrt(2k/3)`` of the peak gives ``-(1/3) log n``. Returns the
+    six terms in that order, stacked on a last axis of length 6 (``np.cumsum(..., axis=-1)``
+    gives the partial sums). The expansion is asymptotic in ``(a / n)^{1/3}`` and
+    ``1 / (a^{1/3} n^{2/3})``, so it needs ``a^{1/3} n^{2/3} >> 1`` and ``a << n``.
+    ``n >= 1`` (broadcasts), ``ell > 0``, ``rho > 0``.
+    """
+    n = _arr("n", n, lower=1.0)
+    ell = _arr("ell", ell, lower=0.0, strict=True)
+    rho = _arr("rho", rho, lower=0.0, strict=True)
+    n, ell, rho = np.broadcast_arrays(n, ell, rho)
+    a = 2.0 * math.pi * rho**2 / ell**2
+    a3 = np.cbrt(a)
+    n3 = np.cbrt(n)
+    terms = np.stack([
+        n * np.log(ell),
+        1.5 * a3 * n3**2,
+        -0.5 * a3**2 * n3,
+        -np.log(n) / 3.0,
+        a / 6.0 - np.log(a) / 6.0 + 0.5 * math.log(2.0 / (3.0 * math.pi)),
+        (0.5 * a3 - 5.0 * a3**4 / 108.0) / n3,
+    ], axis=-1)
+    return _out(terms)

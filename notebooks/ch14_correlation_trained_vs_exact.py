@@ -48,9 +48,11 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import display
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 import pfode
 import pfode.data
@@ -100,6 +102,7 @@ if pipeline_path:
                                             ts=pf.ts(steps), decode=lambda z: pf.decode(z).cpu().double(),
                                             shape=pf.latent_shape)
     num_images = len(files)
+    photo = np.array([p.name for p in files])                               # each image its own unit
     print(f"{pf}: {num_images} images of {image_dir}, {steps} steps")
 else:
     model_path = pfode.nb.repo_root() / model_path      # an absolute path is kept as it is
@@ -108,6 +111,12 @@ else:
     train = torch.tensor(pfode.data.to_chw(split.train))                     # (K, n) float64
     pick = np.random.default_rng(seed).choice(len(split.test), num_images, replace=False)
     x = torch.tensor(pfode.data.to_chw(split.test[pick]))                    # (N, n) held out
+    spec = split.spec                    # the same split again, for the source photograph of each patch
+    full = pfode.data.patch_split(spec["r"], spec["num_train"], len(split.test), crop=spec["crop"],
+                                  seed=spec["data_seed"], train_images=split.train_images,
+                                  test_images=split.test_images)
+    np.testing.assert_array_equal(full.test, split.test)
+    photo = np.array(split.test_images)[full.test_source[pick]]            # (N,) photograph of each patch
     ts = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)            # uniform, no shift
     trained = dfl.DiffusersField(dfl.load_transformer(model_path))
     exact = pfode.GaussianMixture(means=train, stds=gm_std)
@@ -117,7 +126,8 @@ else:
     models["exact mixture"] = dict(field=exact, x=x, pixels=x, ts=ts, decode=ident, shape=(3, r, r))
     print(f"trained: {trained} ({split.log['steps']} steps, held-out loss {split.log['loss_final_heldout']:.3f})")
     print(f"exact: mixture of {exact.K} Gaussian neighbours, std {gm_std}, n = {exact.n}")
-    print(f"{num_images} held-out patches from {split.test_images}; {steps} steps per direction")
+    print(f"{num_images} held-out patches from {split.test_images} "
+          f"({', '.join(f'{(photo == p).sum()} of {p}' for p in split.test_images)}); {steps} steps per direction")
 
 # %% [markdown]
 # ## Reconstruction, perturbation and JVP instability
@@ -172,8 +182,12 @@ for (name, method), res in results.items():
 if {"euler", "heun"} <= set(methods):
     name = list(models)[0]
     e_eu, e_he = results[name, "euler"]["err"], results[name, "heun"]["err"]
-    print(f"{name}: median E Euler {np.median(e_eu):.3e}, Heun {np.median(e_he):.3e}")
+    gain = pfode.stats.bootstrap(np.median, e_eu / e_he, n_resamples=n_boot, seed=seed)   # paired, per patch
+    print(f"{name}: median E Euler {np.median(e_eu):.3e}, Heun {np.median(e_he):.3e}; "
+          f"per-patch ratio E_Euler / E_Heun: median {gain:.0f}")
     assert np.median(e_he) < np.median(e_eu), f"Heun does not beat Euler on {name}"
+    # threshold: a ratio of 1 means no gain; the interval must lie above it
+    assert gain.low > 1, f"Heun does not reconstruct better than Euler on {name}: ratio {gain:.2f}"
 
 # %% [markdown]
 # ## Correlation of reconstruction error and instability
@@ -199,15 +213,51 @@ if not pipeline_path and not pfode.nb.smoke() and "euler" in methods:
     s = corr["trained MMDiT", "euler", "kappa"]["spearman"]
     assert s.low > 0, f"no positive rank correlation for the trained model with Euler: {s}"
 
-# %% mystnb={"figure": {"caption": "Reconstruction error $E(x)=\\|x-\\hat G(\\hat F(x))\\|$ of held-out photograph patches against the averaged instability coefficient $\\kappa$ of the regeneration map at the inverted noise (the paper's perturbation estimate), for the trained MMDiT (left column) and the exact mixture of Gaussian neighbours of its training set (right), with Euler (top) and Heun (bottom). Each panel gives Pearson's r of the logarithms and Spearman's ρ with 95% bootstrap intervals.", "name": "fig-ch14-scatter"}}
+# %% [markdown]
+# ## How unstable is the regeneration map?
+#
+# The median of κ over the patches with a 95% bootstrap interval (`pfode.stats.bootstrap` of
+# `np.median`, resampling patches), and the median per source photograph. κ < 1 means that the
+# regeneration map shrinks a perturbation of the inverted noise: it contracts there. The
+# held-out patches come from two photographs only, too few units for a bootstrap over
+# photographs; the per-photograph medians show whether the two agree.
+
+# %%
+med_kappa, per_photo = {}, {}
+for (name, method), res in results.items():
+    med_kappa[name, method] = pfode.stats.bootstrap(np.median, res["kappa"], n_resamples=n_boot, seed=seed)
+    per_photo[name, method] = {p: float(np.median(res["kappa"][photo == p])) for p in dict.fromkeys(photo)}
+    per = "" if pipeline_path else "; per photograph: " + ", ".join(
+        f"{p} {v:.2f}" for p, v in per_photo[name, method].items())
+    print(f"{name:>14s} {method:5s}: median kappa {med_kappa[name, method]:.3f}{per}")
+if not pipeline_path and not pfode.nb.smoke():       # claims of the text, at the default size
+    for method in methods:
+        iv = med_kappa["trained MMDiT", method]
+        # threshold: kappa = 1 separates contraction from expansion; the text calls the trained
+        #   field's regeneration map contracting at the typical inverted noise
+        assert iv.high < 1, f"median kappa of the trained MMDiT with {method} is not below 1: {iv}"
+        assert max(per_photo["trained MMDiT", method].values()) < 1, \
+            f"a photograph's median kappa is not below 1: {per_photo['trained MMDiT', method]}"
+    if "heun" in methods:
+        s = corr["trained MMDiT", "heun", "kappa"]["spearman"]
+        # threshold: the text reports no detectable rank correlation with Heun: 0 in the interval
+        assert s.low < 0 < s.high, f"the trained MMDiT with Heun has a rank correlation after all: {s}"
+
+# %%
 names = list(models)
 
 
 def log_axes(ax):
-    """Log-log axes without minor tick labels (they collide on short ranges)."""
+    """Log-log axes with at least two labelled ticks on each axis: over less than two decades
+    the major ticks are at 1-2-3-5 (below one decade at every digit), plainly labelled; minor
+    tick labels are dropped (they collide on short ranges). Call it after plotting."""
     ax.set(xscale="log", yscale="log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        decades = np.log10(hi / lo)
+        if decades < 2:
+            axis.set_major_locator(LogLocator(subs=np.arange(1, 10) if decades < 1 else (1, 2, 3, 5)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 fig, axs = plt.subplots(len(methods), len(names), figsize=(5.2 * len(names), 4.3 * len(methods)),
@@ -224,10 +274,23 @@ for j, name in enumerate(names):
                 f"Spearman {s.estimate:+.2f} [{s.low:+.2f}, {s.high:+.2f}]",
                 transform=ax.transAxes, va="top", fontsize=9,
                 bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-pfode.nb.savefig(fig, "ch14_scatter_trained_vs_exact")
-plt.show()
+pfode.nb.publish(fig, "ch14_scatter_trained_vs_exact", "fig-ch14-scatter", fields=" and ".join(names),
+                 methods=" and ".join(m.capitalize() for m in methods), steps=steps, num_images=num_images)
 
-# %% mystnb={"figure": {"caption": "The two instability estimates per image: the paper's perturbation coefficient κ against the exact directional coefficient λ from Jacobian–vector products of the same discrete regeneration map, along the same directions. Points on the diagonal: the perturbation is small enough to measure the derivative.", "name": "fig-ch14-kappa-lambda"}}
+# %% [markdown]
+# ```{glue:figure} fig-ch14-scatter
+# :name: fig-ch14-scatter
+#
+# Reconstruction error $E(x)=\|x-\hat G(\hat F(x))\|$ of {glue:text}`fig-ch14-scatter-num_images`
+# held-out images against the averaged instability coefficient $\kappa$ of the regeneration map
+# at the inverted noise (the paper's perturbation estimate), for the fields
+# {glue:text}`fig-ch14-scatter-fields` (columns, left to right) with the solvers
+# {glue:text}`fig-ch14-scatter-methods` (rows, top to bottom), {glue:text}`fig-ch14-scatter-steps`
+# steps each way. Each panel gives Pearson's r of the logarithms and Spearman's ρ with 95%
+# bootstrap intervals (resampling images).
+# ```
+
+# %%
 fig, axs = plt.subplots(1, len(methods), figsize=(5 * len(methods), 4.3), squeeze=False,
                         constrained_layout=True)
 for i, method in enumerate(methods):
@@ -241,14 +304,26 @@ for i, method in enumerate(methods):
     log_axes(ax)
     ax.set(xlabel="λ (exact JVP)", ylabel="κ (perturbation)", title=method)
     ax.legend()
-pfode.nb.savefig(fig, "ch14_kappa_vs_lambda")
-plt.show()
+pfode.nb.publish(fig, "ch14_kappa_vs_lambda", "fig-ch14-kappa-lambda", perturb_std=f"{perturb_std:g}",
+                 num_directions=num_directions)
 
-# %% mystnb={"figure": {"caption": "The worst reconstructions with Euler. For each field, the held-out patches with the largest reconstruction error: the original patch, the inverted noise $\\hat z$ (shown clipped to $[-2.5, 2.5]$), the Euler reconstruction and the Heun reconstruction from the same field.", "name": "fig-ch14-gallery"}}
+# %% [markdown]
+# ```{glue:figure} fig-ch14-kappa-lambda
+# :name: fig-ch14-kappa-lambda
+#
+# The two instability estimates per image: the paper's perturbation coefficient κ
+# (perturbation std {glue:text}`fig-ch14-kappa-lambda-perturb_std`) against the exact directional
+# coefficient λ from Jacobian–vector products of the same discrete regeneration map, along the
+# same directions ({glue:text}`fig-ch14-kappa-lambda-num_directions` per image, averaged). Points
+# on the diagonal: the perturbation is small enough to measure the derivative.
+# ```
+
+# %%
 num_show = 4
+worst_by = "euler" if "euler" in methods else methods[0]
 rows = []
 for name in names:
-    res = results[name, "euler" if "euler" in methods else methods[0]]
+    res = results[name, worst_by]
     for i in np.argsort(res["err"])[::-1][:num_show]:
         pix = models[name]["pixels"][i].flatten()
         recs = [models[name]["decode"](results[name, mt]["x_rec"][i:i + 1])[0].flatten() for mt in methods]
@@ -263,24 +338,89 @@ for k, (name, e, ims) in enumerate(rows):
         if k == 0:
             axs[k, j].set_title(cols[j], fontsize=9)
     axs[k, 0].set_ylabel(f"{name}\nE = {e:.2f}", fontsize=8)
-pfode.nb.savefig(fig, "ch14_gallery_worst")
-plt.show()
+pfode.nb.publish(fig, "ch14_gallery_worst", "fig-ch14-gallery", method=worst_by.capitalize(),
+                 num_show=num_show, methods=" and ".join(m.capitalize() for m in methods))
+
+# %% [markdown]
+# ```{glue:figure} fig-ch14-gallery
+# :name: fig-ch14-gallery
+#
+# The worst reconstructions with {glue:text}`fig-ch14-gallery-method`. For each field, the
+# {glue:text}`fig-ch14-gallery-num_show` held-out images with the largest reconstruction error:
+# the original, the inverted noise $\hat z$ (shown clipped to $[-2.5, 2.5]$) and the
+# reconstructions with {glue:text}`fig-ch14-gallery-methods` from the same field.
+# ```
+
+# %% [markdown]
+# ## Does the trained model memorise its training set?
+#
+# A model that memorised its training patches would generate patches lying next to training
+# patches. The exact mixture does so by construction: each of its samples is a training patch
+# plus Gaussian noise of std $s$, at a distance of about $s\sqrt n$ from it. For `num_images`
+# samples of each field (the same seeded noise for both, generated with each solver on the same
+# grid) the distance to the nearest of the training patches is set against two references: the
+# held-out patches of the other photographs, and as many new crops of the *training* photographs
+# (new random positions, which may overlap training crops; a sample of the distribution the
+# model was trained on). Medians with 95% bootstrap intervals.
+
+# %%
+if not pipeline_path:
+    noise = torch.randn(num_images, x.shape[1], generator=torch.Generator().manual_seed(seed + 1),
+                        dtype=torch.float64)
+    fresh = torch.tensor(pfode.data.to_chw(pfode.data.patches(split.train_images, num_images, r,
+                                                              crop=spec["crop"], seed=seed + 1)))
+
+    def nn_dist(a):
+        """Distance of each row of a to the nearest training patch."""
+        return torch.cdist(a, train).min(dim=1).values.numpy()
+
+    nn = {"held-out patches (other photographs)": nn_dist(x),
+          "new crops of the training photographs": nn_dist(fresh)}
+    for name in ("trained MMDiT", "exact mixture"):
+        for method in methods:
+            with torch.no_grad():
+                samples = dfl.schedule_map(models[name]["field"], ts, method)(noise)
+            nn[f"{name}: samples, {method}"] = nn_dist(samples)
+    nn_med = {k: pfode.stats.bootstrap(np.median, v, n_resamples=n_boot, seed=seed) for k, v in nn.items()}
+    ref = nn_med["held-out patches (other photographs)"].estimate
+    radius = gm_std * np.sqrt(x.shape[1])                    # s sqrt(n): where a memorised sample lies
+    print(f"s sqrt(n) = {radius:.3f}")
+    display(pd.DataFrame({"median distance to nearest training patch [95% CI]": [f"{iv:.2f}" for iv in nn_med.values()],
+                          "ratio of medians to held-out": [f"{iv.estimate / ref:.2f}" for iv in nn_med.values()],
+                          "minimum": [f"{v.min():.2f}" for v in nn.values()],
+                          "patches": [len(v) for v in nn.values()]}, index=pd.Index(list(nn), name="patches of")))
+    if not pfode.nb.smoke():
+        for method in methods:
+            tr, ex = nn_med[f"trained MMDiT: samples, {method}"], nn_med[f"exact mixture: samples, {method}"]
+            # threshold: the exact mixture memorises by construction: its samples lie within
+            #   about s sqrt(n) of a training patch (a margin of 1.5)
+            assert ex.high < 1.5 * radius, f"exact mixture samples ({method}) are not at its training patches: {ex}"
+            # threshold: a generalising model's samples lie clearly farther than a memorised one:
+            #   more than twice that radius, and beyond the exact mixture's interval
+            assert tr.low > max(2 * radius, ex.high), f"trained MMDiT samples ({method}) lie at training patches: {tr}"
 
 # %% [markdown]
 # ## Summary table
+#
+# Medians over the patches; median κ with its 95% bootstrap interval, correlations of $E$ with
+# κ and with λ with their 95% paired-bootstrap intervals; wall time of the field and solver.
 
 # %%
-rows = []
-for (name, method), res in results.items():
-    p, s = corr[name, method, "kappa"]["pearson"], corr[name, method, "kappa"]["spearman"]
-    pl, sl = corr[name, method, "lam"]["pearson"], corr[name, method, "lam"]["spearman"]
-    rows.append(f"| {name} | {method} | {np.median(res['err']):.2e} | {np.median(res['kappa']):.2f} | "
-                f"{p.estimate:+.2f} [{p.low:+.2f}, {p.high:+.2f}] | {s.estimate:+.2f} [{s.low:+.2f}, {s.high:+.2f}] | "
-                f"{pl.estimate:+.2f} | {sl.estimate:+.2f} | {res['seconds']:.0f} s |")
-from IPython.display import Markdown  # noqa: E402
+def ci(c):
+    """A correlation with its interval, signed to two decimals."""
+    return f"{c.estimate:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
 
-Markdown("| field | solver | median E | median κ | Pearson log(κ), log(E) | Spearman κ, E | Pearson (λ) | Spearman (λ) | time |\n"
-         "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+table = pd.DataFrame([
+    {"field": name, "solver": method, "median E": f"{np.median(res['err']):.2e}",
+     "median κ [95% CI]": f"{med_kappa[name, method]:.2f}",
+     "Pearson log κ, log E": ci(corr[name, method, 'kappa']['pearson']),
+     "Spearman κ, E": ci(corr[name, method, 'kappa']['spearman']),
+     "Pearson log λ, log E": ci(corr[name, method, 'lam']['pearson']),
+     "Spearman λ, E": ci(corr[name, method, 'lam']['spearman']),
+     "time": f"{res['seconds']:.0f} s"}
+    for (name, method), res in results.items()]).set_index(["field", "solver"])
+display(table)
 
 # %%
 print(f"total {time.time() - t_start:.0f} s")

@@ -406,18 +406,13 @@ if not pipeline_path:
 # κ and with λ with their 95% paired-bootstrap intervals; wall time of the field and solver.
 
 # %%
-def ci(c):
-    """A correlation with its interval, signed to two decimals."""
-    return f"{c.estimate:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
-
-
 table = pd.DataFrame([
     {"field": name, "solver": method, "median E": f"{np.median(res['err']):.2e}",
      "median κ [95% CI]": f"{med_kappa[name, method]:.2f}",
-     "Pearson log κ, log E": ci(corr[name, method, 'kappa']['pearson']),
-     "Spearman κ, E": ci(corr[name, method, 'kappa']['spearman']),
-     "Pearson log λ, log E": ci(corr[name, method, 'lam']['pearson']),
-     "Spearman λ, E": ci(corr[name, method, 'lam']['spearman']),
+     "Pearson log κ, log E": f"{corr[name, method, 'kappa']['pearson']:+.2f}",
+     "Spearman κ, E": f"{corr[name, method, 'kappa']['spearman']:+.2f}",
+     "Pearson log λ, log E": f"{corr[name, method, 'lam']['pearson']:+.2f}",
+     "Spearman λ, E": f"{corr[name, method, 'lam']['spearman']:+.2f}",
      "time": f"{res['seconds']:.0f} s"}
     for (name, method), res in results.items()]).set_index(["field", "solver"])
 display(table)

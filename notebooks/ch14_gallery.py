@@ -212,11 +212,6 @@ def within_ranks(v):
     return out
 
 
-def ci(c):
-    """A correlation with its interval, signed to two decimals."""
-    return f"{c.estimate:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
-
-
 corr, rows = {}, {}
 for name in fields:
     a, b = np.log10(res[name]["kappa"]), np.log10(res[name]["err"])
@@ -236,13 +231,13 @@ for name in fields:
         w = np.isin(photo, [p for p in images if role[p] == grp])
         if w.sum() >= 3:
             c[grp] = pfode.stats.correlation(a[w], b[w], "spearman", n_resamples=n_boot, seed=seed)
-    rows[name] = {"all tiles: Spearman, tiles resampled": ci(c["spearman"]),
-                  "all tiles: Spearman, photographs resampled": ci(c["spearman, photographs"]),
-                  "all tiles: Pearson (log), tiles resampled": ci(c["pearson"]),
-                  "all tiles: Pearson (log), photographs resampled": ci(c["pearson, photographs"]),
-                  "within photographs: rank correlation, photographs resampled": ci(c["within, photographs"])}
-    rows[name] |= {f"{p} ({role[p]}, {g * g} tiles): Spearman": ci(c[p]) for p in images}
-    rows[name] |= {f"{grp} photographs pooled: Spearman, tiles resampled": ci(c[grp])
+    rows[name] = {"all tiles: Spearman, tiles resampled": f"{c['spearman']:+.2f}",
+                  "all tiles: Spearman, photographs resampled": f"{c['spearman, photographs']:+.2f}",
+                  "all tiles: Pearson (log), tiles resampled": f"{c['pearson']:+.2f}",
+                  "all tiles: Pearson (log), photographs resampled": f"{c['pearson, photographs']:+.2f}",
+                  "within photographs: rank correlation, photographs resampled": f"{c['within, photographs']:+.2f}"}
+    rows[name] |= {f"{p} ({role[p]}, {g * g} tiles): Spearman": f"{c[p]:+.2f}" for p in images}
+    rows[name] |= {f"{grp} photographs pooled: Spearman, tiles resampled": f"{c[grp]:+.2f}"
                    for grp in ("held out", "training source") if grp in c}
     for v in c.values():
         # threshold: an interval contains its estimate (a consistency check of the bootstrap)
@@ -289,7 +284,7 @@ for nm in fields:
     s = corr[nm]["spearman, photographs"]
     for q in ("err", "kappa"):
         cb = fig.colorbar(ims[nm, q], ax=axs[:, j], location="bottom", shrink=0.9, pad=0.01,
-                          label=("E" if q == "err" else "κ") + (f"   (ρ = {ci(s)})" if q == "err" else ""))
+                          label=("E" if q == "err" else "κ") + (f"   (ρ = {s:+.2f})" if q == "err" else ""))
         cb.ax.xaxis.set_minor_formatter(NullFormatter())
         j += 1
 pfode.nb.publish(fig, "ch14_error_kappa_maps", "fig-ch14-error-kappa-maps", num_images=len(images),

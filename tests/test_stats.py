@@ -193,6 +193,7 @@ def test_cluster_correlation_of_duplicated_pairs():
     # threshold: round-off of Pearson's r on repeated values
     np.testing.assert_allclose([c.estimate, c.low, c.high], [d.estimate, d.low, d.high],
                                rtol=0, atol=1e-12)
+    assert f"{c:+.2f}" == f"{c.estimate:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
 
 
 def test_paired_difference():

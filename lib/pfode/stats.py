@@ -36,8 +36,13 @@ _METHODS = ("pearson", "spearman")
 _CI_METHODS = ("BCa", "percentile")
 
 
+def _format_interval(iv, spec: str) -> str:
+    spec = spec or ".3g"
+    return f"{iv.estimate:{spec}} [{iv.low:{spec}}, {iv.high:{spec}}]"
+
+
 class Correlation(NamedTuple):
-    """Result of :func:`correlation`."""
+    """Result of :func:`correlation`; formats as ``"est [low, high]"`` (``f"{c:+.2f}"``)."""
 
     estimate: float
     """Sample correlation coefficient (Pearson's r or Spearman's rho)."""
@@ -47,6 +52,9 @@ class Correlation(NamedTuple):
     """Upper end of the bootstrap confidence interval."""
     p_value: float
     """Two-sided p-value of scipy's test of zero correlation."""
+
+    def __format__(self, spec: str) -> str:
+        return _format_interval(self, spec)
 
 
 class Interval(NamedTuple):
@@ -60,8 +68,7 @@ class Interval(NamedTuple):
     """Upper end of the bootstrap confidence interval."""
 
     def __format__(self, spec: str) -> str:
-        spec = spec or ".3g"
-        return f"{self.estimate:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+        return _format_interval(self, spec)
 
 
 def _pearson_along_last(x: np.ndarray, y: np.ndarray) -> np.ndarray:

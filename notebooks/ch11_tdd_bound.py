@@ -42,7 +42,9 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import display
 from scipy import stats
 
 import pfode
@@ -109,16 +111,17 @@ for kind in kinds:
 # and configurations, after allowing for the $O(\theta h)$ bias of Euler–Maruyama).
 
 # %%
-print(f"{'kind':10s} {'T':>4s} {'tau':>4s} {'theta_bar_T':>11s} {'freq':>7s} {'CI low':>7s} "
-      f"{'lower':>7s} {'exact q':>8s} {'MC q':>7s} {'mean TDD':>9s} {'upper':>7s} {'freq up':>7s} {'max|z|':>6s}")
+tab = []
 for r in records:
     ci = bounds.bernoulli_ci(r["held"], r["N"], level)
     r["freq"], r["ci_low"] = float(ci[0]), float(ci[1])
     ci_u = bounds.bernoulli_ci(r["held_u"], r["N"], level)
     r["freq_u"], r["ci_low_u"] = float(ci_u[0]), float(ci_u[1])
-    print(f"{r['kind']:10s} {r['T']:4.1f} {r['tau']:4.1f} {r['theta_bar']:11.3f} {r['freq']:7.4f} "
-          f"{r['ci_low']:7.4f} {r['lb'].mean():7.3f} {r['exact_q'].mean():8.3f} {r['mc_q'].mean():7.3f} "
-          f"{r['mean_tdd'].mean():9.3f} {r['ub'].mean():7.2f} {r['freq_u']:7.4f} {r['z_mu']:6.2f}")
+    tab.append({"kind": r["kind"], "T": r["T"], "tau": r["tau"], "theta_bar_T": r["theta_bar"],
+                "freq (lower bound holds)": r["freq"], f"CP low ({level:g})": r["ci_low"],
+                "lower bound": r["lb"].mean(), "exact q_delta": r["exact_q"].mean(), "MC q_delta": r["mc_q"].mean(),
+                "mean TDD": r["mean_tdd"].mean(), "upper bound": r["ub"].mean(), "exact q_(1-delta)": r["exact_Q"].mean(),
+                "freq (upper bound holds)": r["freq_u"], f"CP low up ({level:g})": r["ci_low_u"], "max |z| (mean)": r["z_mu"]})
     # threshold: the bounds hold with probability >= 1 - delta (the proposition): the frequency and
     #   the lower end of its confidence interval must reach 1 - delta; the deterministic
     #   inequalities lb <= exact quantile <= ub must hold exactly
@@ -131,6 +134,8 @@ for r in records:
     # threshold: statistics: the Monte Carlo mean within 4.5 standard errors of the exact mean
     #   (Bonferroni over the rows at level 1e-4)
     assert r["z_mu"] < 4.5, r
+print("per configuration; bounds and quantiles averaged over the (x0, mu) pairs")
+display(pd.DataFrame(tab).set_index(["kind", "T", "tau"]).round(4))
 ratio = np.concatenate([r["lb"] / r["exact_q"] for r in records])
 ratio_u = np.concatenate([r["ub"] / r["exact_Q"] for r in records])
 print(f"lower bound / exact delta-quantile: min {ratio.min():.3f}, median {np.median(ratio):.3f}; "
@@ -142,8 +147,8 @@ for T in Ts:
         tbs = [r["theta_bar"] for r in sel]
         print(f"T={T}, tau={tau}: theta_bar_T over kinds {np.round(tbs, 3)}")
 
-# %% mystnb={"figure": {"caption": "The TDD lower and upper bounds (solid) against the exact $\\delta$- and $(1-\\delta)$-quantiles of $\\|x_0 - x_T\\|^2$ (dashed) and their Monte Carlo estimates (dots, squares), $d = 64$, $\\delta = 0.05$, averaged over the $(x_0, \\mu)$ pairs, as a function of $\\bar\\theta_T$ (all schedules and terminal times pooled), for each stiffness $\\tau$. Larger $\\tau$ raises the stationary term $d\\tau^2\\lambda^2$; larger $\\bar\\theta_T$ removes the memory of $x_0$.", "name": "fig-ch11-tdd"}}
-fig, ax = plt.subplots(figsize=(6, 3.8))
+# %%
+fig, ax = plt.subplots(figsize=(8.4, 3.8))
 for i, tau in enumerate(taus):
     sel = sorted([r for r in records if r["tau"] == tau], key=lambda r: r["theta_bar"])
     tb = [r["theta_bar"] for r in sel]
@@ -159,7 +164,18 @@ ax.set_xticks(sorted({round(r["theta_bar"], 3) for r in records}))
 ax.set_yscale("log")
 ax.set_xlabel(r"$\bar\theta_T$")
 ax.set_ylabel(rf"$\|x_0 - x_T\|^2$: $\delta$ and $1-\delta$ quantiles")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 fig.tight_layout()
-pfode.nb.savefig(fig, "ch11_tdd_bound")
-plt.show()
+_ = pfode.nb.publish(fig, "ch11_tdd_bound", "fig-ch11-tdd", d=d, delta=f"{delta:g}", pairs=num_pairs, paths=paths)
+
+# %% [markdown]
+# ```{glue:figure} fig-ch11-tdd
+# :name: fig-ch11-tdd
+#
+# The TDD lower and upper bounds (solid) against the exact $\delta$- and $(1-\delta)$-quantiles of
+# $\|x_0 - x_T\|^2$ (dashed) and their Monte Carlo estimates (dots, squares; {glue:text}`fig-ch11-tdd-paths`
+# paths per pair), $d =$ {glue:text}`fig-ch11-tdd-d`, $\delta =$ {glue:text}`fig-ch11-tdd-delta`,
+# averaged over the {glue:text}`fig-ch11-tdd-pairs` $(x_0, \mu)$ pairs, as a function of $\bar\theta_T$
+# (all schedules and terminal times pooled), for each stiffness $\tau$ (colours). Larger $\tau$ raises
+# the stationary term $d\tau^2\lambda^2$; larger $\bar\theta_T$ removes the memory of $x_0$.
+# ```

@@ -177,6 +177,45 @@ def test_reverse_sde_samples_posterior_moments():
     assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / 2000) + 5e-3
 
 
+def _em_gaussian_moments(proc, m, s2, mu, steps, t_start):
+    """Exact mean and variance of the Euler-Maruyama output for x0 ~ N(m, s2) in one dimension,
+    started from the exact p_T: with the exact (affine) score the recursion is affine in the start
+    and in the increments, out = c + M x_T + sum_i N_i xi_i, so one batch of unit perturbations
+    gives c, M and every N_i, and Var(out) = M^2 Var(x_T) + sum_i N_i^2 with no Monte Carlo."""
+    law = sde.Mixture(torch.tensor([[m]], dtype=DT), s2)
+    a, b, v = proc.coefficients(t_start)
+    rows = steps + 2
+    x = torch.full((rows, 1), a * m + b * mu, dtype=DT)
+    x[1] += 1.0
+    noise = torch.zeros(rows, steps, 1, dtype=DT)
+    noise[torch.arange(2, rows), torch.arange(steps), 0] = 1.0
+    out = sde.euler_maruyama(proc, sde.exact_score(proc, law), x, torch.tensor([mu], dtype=DT), steps=steps,
+                             t_start=t_start, noise=noise)[:, 0]
+    c, M, N = out[0], out[1] - out[0], out[2:] - out[0]
+    return float(c), float(M * M * (a * a * s2 + v) + (N * N).sum())
+
+
+@pytest.mark.parametrize("proc", [p for p in _processes() if p.name in ("SGM", "D3GM", "Bridge (I2SB)")],
+                         ids=lambda p: p.name)
+def test_reverse_em_gaussian_moments_converge_at_order_one(proc):
+    """Gaussian prior: the reverse SDE with the exact score returns N(m, s2); Euler-Maruyama's
+    mean and variance errors (computed exactly, see above) halve when the steps double."""
+    m, s2, mu = 1.0, 0.09, 0.2
+    t0 = proc.T - 0.01 if isinstance(proc, sde.Bridge) else proc.T
+    errs = [_em_gaussian_moments(proc, m, s2, mu, k, t0) for k in (50, 100, 200)]
+    var_err = [v - s2 for _, v in errs]
+    # threshold: weak order one of Euler-Maruyama: successive variance errors in the ratio 2
+    #   (observed order log2 within 0.2 of 1, the O(h^2) remainder at 50-200 steps)
+    for e1, e2 in zip(var_err, var_err[1:]):
+        assert abs(math.log2(e1 / e2) - 1) < 0.2, var_err
+    # threshold: the constant of the O(h) error: at 200 steps the variance is within 2 % of s2
+    assert abs(var_err[-1]) < 0.02 * s2, var_err
+    mean_err = [abs(c - m) for c, _ in errs]
+    if mean_err[0] > 1e-12:                   # the bridge's mean is exact (its drift keeps it affine in t)
+        # threshold: weak order one for the mean as well
+        assert all(abs(math.log2(e1 / e2) - 1) < 0.2 for e1, e2 in zip(mean_err, mean_err[1:])), mean_err
+
+
 def test_path_noise_independent_of_batch():
     a = sde.path_noise(5, 3, 2, seed=10)
     b = sde.path_noise(2, 3, 2, seed=10)

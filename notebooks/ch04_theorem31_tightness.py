@@ -13,12 +13,16 @@
 # %% [markdown]
 # # How tight is Theorem 3.1?
 #
-# Theorem 3.1 bounds the Euler inversion error by $(hM/2L)(e^L - 1)$ and the reconstruction
-# error under exact generation by $e^L$ times that. This notebook evaluates both bounds on the
-# three-Gaussian example, with the constants $L$ and $M$ measured along each point's own path
-# (`pfode.path_constants`), compares them with the measured errors for step counts from 10 to
-# 1000, and then compares the amplification factor $e^L$ with the actual amplification of $G$
-# and with two time-dependent Grönwall bounds.
+# Theorem 3.1 has two halves. The inversion half bounds the Euler inversion error by
+# $\|\hat z - z\| \le (hM/2L)(e^L - 1)$. The reconstruction half multiplies this by an
+# amplification factor, and the paper's statement admits two readings: (A) the Grönwall factor,
+# $E_G \le e^L (hM/2L)(e^L - 1)$; (B) the instability coefficient of $G$ at the inverted noise,
+# $E_G \le \lambda\,(hM/2L)(e^L - 1)$. This notebook evaluates both halves and both readings on
+# the three-Gaussian example, for step counts from 10 to 1000, with the constants $L$ and $M$
+# measured on each point's own Euler iterates (`pfode.path_constants`). Such an $L$ is not the
+# theorem's global Lipschitz constant: the check is an empirical test of the hypothesis along the
+# computed path. It then compares the amplification factor $e^L$ with the actual amplification of
+# $G$ and with two time-dependent Grönwall bounds.
 
 # %% tags=["parameters"]
 means = [[-2.0, -1.0], [2.0, -1.0], [0.0, 2.0]]   # the book's three-Gaussian example
@@ -67,11 +71,22 @@ print(gm, f"| {num_points} points uniform in [{lo}, {hi}]^2 | N in {steps_list}"
 # $x_k$. Their maxima must equal `pfode.path_constants` (checked). Then
 #
 # - **Theorem 3.1**: `pfode.bounds.theorem31_bound(h, L, M)` with $L = \max_k L_k$,
-#   $M = \max_k M_k$; also evaluated in log space, because $e^{2L}$ overflows;
+#   $M = \max_k M_k$; also evaluated in log space, because $e^{2L}$ overflows. The theorem asks
+#   for a Lipschitz constant valid on all of $\mathbb R^n$ (and on the segments between $x_k$ and
+#   $x(t_k)$); this $L$ is measured at the iterates only, so a bound that holds here is an
+#   empirical check of the hypothesis on the computed path, not the global constant;
 # - **time-dependent version** of the same discrete Grönwall argument {eq}`eq-ch4-refined-euler`:
 #   $\sum_k \tfrac{h^2}{2}\max(M_k, M_{k+1}) \prod_{j > k} (1 + h L_j)$;
 # - **measured**: the inversion error $\|\hat z - z\|$ and the reconstruction error with exact
-#   generation $E = \|x - G(\hat z)\|$ (dopri5 at `ref_tol`).
+#   generation $E = \|x - G(\hat z)\|$ (dopri5 at `ref_tol`);
+# - **reading (B)** of the reconstruction half, $\lambda \cdot (hM/2L)(e^L - 1)$, with three
+#   choices of $\lambda$: the finite-perturbation coefficient $\kappa_G(z, \hat z - z)$, for
+#   which (B) follows from the inversion half and {eq}`eq-ch4-exact-split` and has exactly the
+#   same ratio to the measured error, since $E_G / \|\hat z - z\| = \kappa_G$; and the intrinsic
+#   coefficients $\sigma_{\max}(J_G(\hat z))$ at the inverted noise and $\sigma_{\max}(J_G(z))$
+#   at the exact noise, for which (B) is a first-order statement, true as $\hat z \to z$ but not
+#   guaranteed at a finite inversion error. $\sigma_{\max}$ comes from the projected tangent
+#   equation (`pfode.jacobian_singular_values`).
 
 # %%
 def local_constants(xt, t):
@@ -120,27 +135,53 @@ for N in steps_list:
                       log_inv=log_inv, log_rec=log_rec, log_refined=log_refined,
                       overflow=int((~fin).sum()))
 
-# exact regeneration of every z_hat, one dopri5 batch
+# exact regeneration of every z_hat, one dopri5 batch; sigma_max(J_G) at z and at every z_hat
 G_z_hats = pfode.generate(gm, torch.cat(z_hats), **ref).split(num_points)
-for N, G_z_hat in zip(steps_list, G_z_hats):
-    records[N]["E"] = (x - G_z_hat).norm(dim=1).numpy()
+G_tan = pfode.generation_map(gm, method="dopri5", rtol=tangent_rtol, atol=tangent_atol)
+sv_all = pfode.jacobian_singular_values(G_tan, torch.cat([z] + z_hats))[:, 0].log().numpy()
+log_smax_z = sv_all[:num_points]                                                   # log sigma_max(J_G(z)), forward
+# At z = F(x) also from the data side, where F is well conditioned: in two dimensions
+# sigma_max(J_G(F(x))) = 1 / sigma_min(J_F(x)) = sigma_max(J_F(x)) / |det J_F(x)|, with
+# log|det J_F(x)| = log p_G(x) - log phi(F(x)) ({eq}`eq-ch5-data-side`). No such route exists at
+# z_hat, whose preimage G(z_hat) is itself computed forward.
+F_tan = pfode.inversion_map(gm, method="dopri5", rtol=tangent_rtol, atol=tangent_atol)
+log_smax_data = (pfode.jacobian_singular_values(F_tan, x)[:, 0].log()
+                 + pfode.log_det_from_density(gm, z, x)).numpy()                   # log sigma_max(J_G(z))
+for k, (N, G_z_hat) in enumerate(zip(steps_list, G_z_hats)):
+    r = records[N]
+    r["E"] = (x - G_z_hat).norm(dim=1).numpy()
+    log_fac = r["log_inv"] - np.log(r["inv"])                                      # log(bound / ||z_hat - z||)
+    r["log_B"] = {"kappa_G(z, z_hat - z)": np.log(r["E"]) + log_fac,              # kappa_G = E / ||dz||
+                  "sigma_max(J_G(z_hat))": sv_all[(k + 1) * num_points:(k + 2) * num_points] + r["log_inv"],
+                  "sigma_max(J_G(z))": log_smax_data + r["log_inv"]}
+print(f"sigma_max(J_G(z)) from the data side: [{np.exp(log_smax_data.min()):.2g}, 10^{log_smax_data.max() / LOG10:.1f}]; "
+      f"above 1e6 at {int(np.sum(log_smax_data > math.log(1e6)))} of {num_points} points")
 print(f"constants, bounds and errors done ({time.perf_counter() - tic:.1f} s)")
 
 # %%
 rows = []
 for N, r in records.items():
-    for name, log_b, meas in (("inversion, Thm 3.1", r["log_inv"], r["inv"]),
-                              ("inversion, time-dependent", r["log_refined"], r["inv"]),
-                              ("reconstruction, Thm 3.1", r["log_rec"], r["E"])):
+    bounds_N = [("inversion, Thm 3.1", r["log_inv"], r["inv"], True),
+                ("inversion, time-dependent", r["log_refined"], r["inv"], True),
+                ("reconstruction (A): e^L", r["log_rec"], r["E"], True)]
+    bounds_N += [(f"reconstruction (B): {lam}", log_b, r["E"], lam.startswith("kappa"))
+                 for lam, log_b in r["log_B"].items()]
+    for name, log_b, meas, proven in bounds_N:
         q = (log_b - np.log(meas)) / LOG10                                        # log10(bound / measured)
-        rows.append({"N": N, "bound": name, "min": q.min(), "median": np.median(q), "max": q.max()})
-        # threshold: Theorem 3.1 and its time-dependent refinement are upper bounds that must hold
-        #   (margin 1 is allowed: the refined bound is sharp)
-        assert np.all(log_b >= np.log(meas)), f"N={N}: {name} bound violated at {np.sum(log_b < np.log(meas))} points"
+        rows.append({"N": N, "bound": name, "min": q.min(), "median": np.median(q), "max": q.max(),
+                     "holds at": np.mean(q >= 0)})
+        # threshold: the proven bounds must hold, exactly (no margin: the measured errors are far
+        #   above the solver tolerances); reading (B) with an intrinsic coefficient is not a theorem,
+        #   and the assert checks the claim of the text that it held at every point as well
+        assert np.all(log_b >= np.log(meas)), (f"N={N}: {name} ({'proven' if proven else 'first order'}) "
+                                               f"violated at {np.sum(log_b < np.log(meas))} points")
     print(f"N = {N:5d}: L in [{r['L'].min():.1f}, {r['L'].max():.1f}], M in [{r['M'].min():.1f}, {r['M'].max():.1f}]; "
           f"e^L (e^L - 1) overflows float64 at {r['overflow']} points; median ||z_hat - z|| {np.median(r['inv']):.2e}")
 ratio = pd.DataFrame(rows)
-print("log10(bound / measured) over the points; every bound holds at every point and N:")
+first_order = ratio[ratio.bound.str.contains("sigma_max")]
+print("reading (B) with an intrinsic coefficient: share of points where it holds, per N:")
+print(first_order.pivot(index="N", columns="bound", values="holds at").round(3).to_string())
+print("log10(bound / measured) over the points, and the share of points where the bound holds:")
 ratio.set_index(["N", "bound"]).round(2)
 
 # %% [markdown]
@@ -203,6 +244,21 @@ amp = pd.DataFrame({
     "log10 exp(int mu)": int_mu / LOG10,
     "log10 exp(int L)": int_L / LOG10,
     "log10 e^L (Thm 3.1)": L_thm / LOG10})
+# Forward from z, a solve carries the relative error ~rtol of the path times sigma_max(J_G): past
+# sigma_max ~ 1e6 the computed path, and with it the tangent, no longer belongs to z.
+resolved = log_smax_data < math.log(1e6)
+for name, col in (("this cell", log_smax), ("pfode.jacobian_singular_values", log_smax_z)):
+    d = np.abs(col - log_smax_data)
+    print(f"|log sigma_max(J_G(z))|, {name} vs data side: max {d[resolved].max():.1e} on the {resolved.sum()} points "
+          f"with sigma_max < 1e6, max {d[~resolved].max() if (~resolved).any() else 0:.2f} on the others")
+    # threshold: error model: a forward solve at rtol carries a relative path error ~ rtol * sigma_max;
+    #   allowed 1e-6 + 100 * rtol * sigma_max in log sigma_max (a stated factor 100), where sigma_max < 1e6
+    tol_d = 1e-6 + 100 * tangent_rtol * np.exp(log_smax_data)
+    assert np.all(d[resolved] <= tol_d[resolved]), f"{name}: sigma_max(J_G(z)) disagrees with the data-side route"
+if (~resolved).any():
+    # threshold: the claim of the text, that past sigma_max ~ 1e6 a forward solve does not resolve
+    #   sigma_max(J_G(z)): the forward and data-side values differ by more than a decade somewhere
+    assert np.abs(log_smax - log_smax_data)[~resolved].max() > LOG10, "forward sigma_max resolved everywhere"
 print(f"Jacobians checked against pfode.jacobian on {len(ok)} points; time {time.perf_counter() - tic:.1f} s")
 for name, col in (("e^L", L_thm), ("exp(int L)", int_L), ("exp(int mu)", int_mu)):
     q = (col - log_smax) / LOG10
@@ -220,13 +276,20 @@ amp.describe().loc[["min", "50%", "max"]].round(2)
 diam = (hi - lo) * math.sqrt(n)
 for N, r in records.items():
     vac = np.mean(r["log_rec"] > math.log(diam))
-    print(f"N = {N:5d}: reconstruction bound > box diameter at {100 * vac:5.1f}% of points; "
-          f"median bound 10^{np.median(r['log_rec']) / LOG10:.1f}, median E {np.median(r['E']):.2e}")
+    vac_B = {lam: np.mean(b > math.log(diam)) for lam, b in r["log_B"].items()}
+    print(f"N = {N:5d}: reconstruction bound > box diameter at {100 * vac:5.1f}% of points (A), "
+          + ", ".join(f"{100 * v:5.1f}% (B, {lam})" for lam, v in vac_B.items())
+          + f"; median bound (A) 10^{np.median(r['log_rec']) / LOG10:.1f}, median E {np.median(r['E']):.2e}")
+r = records[max(steps_list)]
+# threshold: the claim of the text: at the largest N both readings exceed the box diameter at more
+#   than half of the points (vacuous for most points)
+assert np.mean(r["log_rec"] > math.log(diam)) > 0.5
+assert all(np.mean(b > math.log(diam)) > 0.5 for b in r["log_B"].values())
 frac_vacuous = np.mean([np.mean(r["log_rec"] > math.log(diam)) for r in records.values()])
 print(f"over all N and points: {100 * frac_vacuous:.1f}% vacuous")
 print(f"total {time.perf_counter() - tic:.1f} s")
 
-# %% mystnb={"figure": {"caption": "Tightness of Theorem 3.1 on the three-Gaussian example. (a) The local Lipschitz constant $L(t) = \\sigma_{\\max}(\\nabla_x v)$ along a few Euler inversion paths (points ordered by their maximum): it equals 1 at both ends, and for points between the components it rises by two orders of magnitude over part of the interval. Theorem 3.1 uses the maximum for the whole interval. (b) $\\log_{10}$(bound / measured) against the number of steps: median over the points (line) and range (band); every value is positive (the bounds hold). (c) The amplification of $G$: the theorem's $e^L$, the time-dependent Grönwall bounds $\\exp\\int L$ and $\\exp\\int\\mu$, and the finite-perturbation coefficient $\\kappa_G(z, \\hat z - z)$ against the exact $\\sigma_{\\max}(J_G(z))$ (diagonal: equality).", "name": "fig-ch4-theorem31"}}
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6), layout="constrained")
 ax = axes[0]
 r = records[N_max]
@@ -238,9 +301,10 @@ ax.set(xlabel="t", ylabel=r"$L(t) = \sigma_{\max}(\nabla_x v(x_t, t))$",
        title=f"(a) local Lipschitz constant, Euler path, N = {N_max}")
 ax.legend(fontsize=7)
 ax = axes[1]
-for k, name in enumerate(("inversion, Thm 3.1", "inversion, time-dependent", "reconstruction, Thm 3.1")):
+for k, name in enumerate(("inversion, Thm 3.1", "inversion, time-dependent", "reconstruction (A): e^L",
+                          "reconstruction (B): sigma_max(J_G(z_hat))")):
     d = ratio[ratio.bound == name]
-    ax.plot(d.N, d["median"], "o-", color=f"C{k}", label=name)
+    ax.plot(d.N, d["median"], "o-", color=f"C{k}", label=name.replace("sigma_max", "σ_max").replace("z_hat", "ẑ"))
     ax.fill_between(d.N, d["min"], d["max"], color=f"C{k}", alpha=0.15)
 ax.axhline(0.0, color="k", lw=0.8)
 ax.set(xscale="log", xlabel="Euler steps N", ylabel=r"$\log_{10}$(bound / measured)",
@@ -257,5 +321,24 @@ ax.scatter(log_smax / LOG10, log_kappa / LOG10, s=12, marker="v", label=rf"$\kap
 ax.set(xlim=xlim, ylim=ylim, xlabel=r"$\log_{10}\sigma_{\max}(J_G(z))$", ylabel=r"$\log_{10}$ amplification",
        title="(c) amplification of $G$")
 ax.legend(fontsize=8)
-pfode.nb.savefig(fig, "ch04_theorem31_tightness")
-plt.show()
+_ = pfode.nb.publish(fig, "ch04_theorem31_tightness", "fig-ch4-theorem31", N=N_max,
+                     L_lo=f"{float(r['Lk'].max(0).min()):.1f}", L_hi=f"{float(r['Lk'].max(0).max()):.0f}")
+
+# %% [markdown]
+# ```{glue:figure} fig-ch4-theorem31
+# :name: fig-ch4-theorem31
+#
+# Tightness of Theorem 3.1 on the three-Gaussian example. (a) The local Lipschitz constant
+# $L(t) = \sigma_{\max}(\nabla_x v)$ at the Euler iterates ($N =$ {glue:text}`fig-ch4-theorem31-N`)
+# of a few inversion paths (points ordered by their maximum, which ranges from
+# {glue:text}`fig-ch4-theorem31-L_lo` to {glue:text}`fig-ch4-theorem31-L_hi` over the points): it
+# equals 1 at both ends and for points between the components rises steeply over part of the
+# interval. Theorem 3.1 uses the maximum for the whole interval. (b) $\log_{10}$(bound / measured)
+# against the number of steps: median over the points (line) and range (band), for the inversion
+# half, its time-dependent version, reading (A) of the reconstruction half, and reading (B) with
+# $\lambda = \sigma_{\max}(J_G(\hat z))$; a negative value is a point where the bound fails.
+# (c) The amplification of $G$: the theorem's $e^L$, the time-dependent Grönwall bounds
+# $\exp\int L$ and $\exp\int\mu$, and the finite-perturbation coefficient
+# $\kappa_G(z, \hat z - z)$ against $\sigma_{\max}(J_G(z))$ from the tangent equation along the
+# same computed path (diagonal: equality).
+# ```

@@ -355,7 +355,7 @@ print(f"log|det J_G| at z = (0, -1): {pfode.log_det_from_density(gm2, zc, pfode.
 print(f"{len(centres)} cells of side {h:.2f}: area ratio |G(C)|/|C| from {area_img.min() / h**2:.2e} "
       f"to {area_img.max() / h**2:.2e} ({time.perf_counter() - tic:.1f} s)")
 
-# %% mystnb={"figure": {"caption": "The volume interpretation of $|\\det J_G|$ for the three-Gaussian example. Left: a grid of cells in noise space, coloured by $\\log_{10}$ of the area ratio $|G(C)|/|C|$. Right: the images $G(C)$ of the same cells in data space, same colours. Cells near the boundaries between the basins of the three components are stretched over the empty space between the components (area ratio above one); cells in the bulk of a basin are squeezed onto a component (ratio far below one). The two red cells contain the point where the three basins meet; together their images cover the whole empty triangle between the components.", "name": "fig-ch5-volume"}}
+# %%
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import Normalize
 
@@ -364,14 +364,31 @@ vals = np.log10(area_img / h**2)
 vmax = np.abs(vals).max()
 norm = Normalize(-vmax, vmax)
 cmap = plt.get_cmap("RdBu_r")
-for ax, polys, title, lim in ((axes[0], boundary, "noise space: cells $C$", box),
-                              (axes[1], img, "data space: images $G(C)$", 3.2)):
+for ax, polys, title, lim, var in ((axes[0], boundary, "noise space: cells $C$", box, "z"),
+                                   (axes[1], img, "data space: images $G(C)$", 3.2, "x")):
     pc = PolyCollection(list(polys), facecolors=cmap(norm(vals)), edgecolors="k", linewidths=0.3)
     ax.add_collection(pc)
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title,
+           xlabel=f"${var}_1$", ylabel=f"${var}_2$")
 axes[1].plot(*np.array(means_2d).T, "k+", ms=10, mew=1.5, label="component means")
 axes[1].legend(loc="lower right", fontsize=8)
 sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
 fig.colorbar(sm, ax=axes, shrink=0.8, label="$\\log_{10}\\,|G(C)|/|C|$")
-pfode.nb.savefig(fig, "ch05_volume")
-plt.show()
+_ = pfode.nb.publish(fig, "ch05_volume", "fig-ch5-volume", cells=cells, side=f"{h:.2f}",
+                     ratio_min=f"{area_img.min() / h**2:.1e}", ratio_max=f"{area_img.max() / h**2:.1e}")
+
+# %% [markdown]
+# ```{glue:figure} fig-ch5-volume
+# :name: fig-ch5-volume
+#
+# The volume interpretation of $|\det J_G|$ for the three-Gaussian example. Left: a grid of
+# {glue:text}`fig-ch5-volume-cells` $\times$ {glue:text}`fig-ch5-volume-cells` cells of side
+# {glue:text}`fig-ch5-volume-side` in noise space, coloured by $\log_{10}$ of the area ratio
+# $|G(C)|/|C|$ (from {glue:text}`fig-ch5-volume-ratio_min` to
+# {glue:text}`fig-ch5-volume-ratio_max`). Right: the images $G(C)$ of the same cells in data
+# space, same colours. Cells near the boundaries between the basins of the three components are
+# stretched over the empty space between the components (area ratio above one); cells in the bulk
+# of a basin are squeezed onto a component (ratio far below one). The cells that contain the point
+# where the three basins meet are stretched most; together their images cover the empty triangle
+# between the components.
+# ```

@@ -144,6 +144,9 @@ print(f"JVP at {lam.numel()} midpoints: {t_jvp:.1f} s")
 print(f"lambda_G(m; e_x) ranges over [{lam.min():.3g}, {lam.max():.3g}]; the FD estimate over "
       f"[{fd.min():.3g}, {fd.max():.3g}]")
 print(f"|FD - lambda| / lambda: median {np.median(rel):.2e}, max over all cells {rel.max():.2f}")
+# threshold: the claim of the text: the midpoints, h/2 or more from the separatrix, see
+#   coefficients of order 1e2, many decades below the ~1e21 on the separatrix itself (below 1e4)
+assert float(lam.max()) < 1e4, f"lambda_G at the midpoints reaches {lam.max():.3g}"
 for k in range(0, margin_cells + 3):
     s = cell_away >= k
     print(f"  cells >= {k} cells from a separatrix ({s.mean():6.1%} of all): max rel. diff {rel[s].max():.2e}")
@@ -239,7 +242,10 @@ kap = pfode.instability_coefficient(G, torch.cat([ZL] * len(keys)),
 kappa = {key: kap[i * len(ZL):(i + 1) * len(ZL)] for i, key in enumerate(keys)}
 t_line = time.perf_counter() - start
 print(f"line z_y = {line_y}: {len(ZL)} points, {len(keys)} perturbations each: {t_line:.1f} s")
-print(f"sigma_max on the line: [{smax.min():.3f}, {smax.max():.3f}]; "
+# threshold: the claim of the text: at points that miss the separatrix by hl/2 the amplification
+#   is of order one (below 10), not the 1e21 of the separatrix itself
+assert float(smax.max()) < 10, f"sigma_max reaches {smax.max():.3g} on the line"
+print(f"sigma_max on the line: [{smax.min():.3f}, {smax.max():.3f}] (points {hl / 2:g} or more from z_x = 0); "
       f"lambda_x > 1 on {(lam_x > 1).double().mean():.1%} of the line, "
       f"sigma_max > 1 on {(smax > 1).double().mean():.1%}")
 
@@ -337,7 +343,7 @@ print(f"disc of radius {disc_radius}: x-extent {spread_z:.2f} in noise space, "
 # threshold: the claim of Figure 3(a) (the disc is stretched along x): more than 2x
 assert spread_x > 2 * spread_z, "the disc is not stretched along x"
 
-# %% mystnb={"figure": {"caption": "Figure 3(a). Left: the generated density $p_G = p_0$ of the three-Gaussian example (means $(-2,-1)$, $(2,-1)$, $(0,2)$, standard deviation $0.2$; shading and contours), a green disc of noise $z$ centred on the separatrix $z_x = 0$ (drawn in the same plane), and in red its image under the generation map $G$. Right: the image enlarged (the vertical scale is stretched): dots are images of random points of the disc, coloured by the sign of $z_x$; the red line is the image of the disc's boundary. The disc is $0.5$ wide; its image spans the gap between the two lower components, about $3.5$ wide. Points left of the axis go to the left component and points right of it to the right one; the thin bridge between the two clusters is the image of a strip of width about $10^{-16}$ around the axis, whose points cross the low-density gap.", "name": "fig-3a"}}
+# %%
 gx = np.linspace(-3.2, 3.2, 321)
 GX, GY = np.meshgrid(gx, gx)
 dens = gm.log_prob(torch.tensor(np.stack([GX.ravel(), GY.ravel()], 1))).exp().numpy().reshape(GX.shape)
@@ -373,18 +379,36 @@ axz.plot(mu[:2, 0], mu[:2, 1], "k+", ms=10, label="component means")
 axz.set(xlim=x_lim, ylim=y_lim,
         xlabel=r"$x_1$", ylabel=r"$x_2$", title="the image, enlarged")
 axz.legend(loc="upper center", fontsize=8, ncol=2)
-pfode.nb.savefig(fig, "fig3a_region")
-plt.show()
+_ = pfode.nb.publish(fig, "fig3a_region", "fig-3a",
+                     means=", ".join(f"({m[0]:g}, {m[1]:g})" for m in means), stds=stds,
+                     diameter=2 * disc_radius, image=f"{float(spread_x):.1f}")
 
-# %% mystnb={"figure": {"caption": "Figure 3(b). Intrinsic instability coefficient $\\lambda_G(z; e_x)$ along the $x$-axis over noise space, common log colour scale, white contour $\\lambda = 1$. Left: the paper's finite-difference estimate (Appendix E.1) on the grid, with batched dopri5. Middle: the exact coefficient from the tangent equation (one JVP per point) at the same cell midpoints. Right: their relative difference; grey dots mark cells fewer than `margin_cells` cells from a separatrix (where the image changes component). Away from the separatrices the two agree to $O(h^2)$; across them the difference quotient measures the jump of $G$ between components, not a derivative. The dashed line is the line of panel (c); the green circle is the disc of panel (a).", "name": "fig-3b"}}
-norm = LogNorm(vmin=0.1, vmax=100.0)
+# %% [markdown]
+# ```{glue:figure} fig-3a
+# :name: fig-3a
+#
+# Figure 3(a). Left: the generated density $p_G = p_0$ of the three-Gaussian example (means
+# {glue:text}`fig-3a-means`, standard deviation {glue:text}`fig-3a-stds`; shading and contours),
+# a green disc of noise $z$ centred on the separatrix $z_x = 0$ (drawn in the same plane), and in
+# red its image under the generation map $G$. Right: the image enlarged (the vertical scale is
+# stretched): dots are images of random points of the disc, coloured by the sign of $z_x$; the
+# red line is the image of the disc's boundary. The disc is {glue:text}`fig-3a-diameter` wide;
+# its image spans the gap between the two lower components, {glue:text}`fig-3a-image` wide.
+# Points left of the axis go to the left component and points right of it to the right one; the
+# thin bridge between the two clusters is the image of a thin strip around the axis, traced by
+# the boundary points at $z_x = \pm 10^{-k}$, whose images cross the low-density gap.
+# ```
+
+# %%
+top = max(float(fd.max()), float(lam.max()))
+norm = LogNorm(vmin=0.1, vmax=10.0 ** np.ceil(np.log10(top)))   # the colour scale covers both maps
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
 for ax, data, title in ((axes[0], fd.numpy(), "(b) finite differences (paper, App. E.1)"),
                         (axes[1], lam.numpy(), r"(b) exact: $\|J_G(z)e_x\|$ by JVP")):
     im = ax.pcolormesh(xm, ys, data, norm=norm, cmap="viridis", shading="nearest")
     ax.contour(xm, ys, data, levels=[1.0], colors="w", linewidths=1.0)
     ax.set_title(title)
-fig.colorbar(im, ax=axes[:2], label=r"$\lambda_G(z; e_x)$", extend="both", shrink=0.9)
+fig.colorbar(im, ax=axes[:2], label=r"$\lambda_G(z; e_x)$", extend="min", shrink=0.9)
 im2 = axes[2].pcolormesh(xm, ys, rel, norm=LogNorm(1e-7, 10), cmap="magma", shading="nearest")
 yy, xx = np.nonzero(~smooth)
 axes[2].scatter(xm.numpy()[xx], ys.numpy()[yy], s=0.4, color="0.6")
@@ -394,10 +418,28 @@ for ax in axes:
     ax.axhline(line_y, ls="--", color="w" if ax is not axes[2] else "c", lw=1.0)
     ax.add_patch(plt.Circle(disc_center, disc_radius, fill=False, color="tab:green", lw=1.2))
     ax.set(xlabel=r"$z_x$", ylabel=r"$z_y$", aspect="equal")
-pfode.nb.savefig(fig, "fig3b_instability_map")
-plt.show()
+_ = pfode.nb.publish(fig, "fig3b_instability_map", "fig-3b", margin=margin_cells, h=h,
+                     half=h / 2, lam_max=f"{float(lam.max()):.0f}", fd_max=f"{float(fd.max()):.0f}")
 
-# %% mystnb={"figure": {"caption": "Order of the finite-difference estimate: on every tenth row, the error $|\\mathrm{FD} - \\lambda|$ at spacing $h$ against the error at the same midpoints with spacing $h/2$ (cells away from the separatrices, above the solver's noise floor). The points lie on the line of ratio 4: the paper's estimator is second order at the cell midpoints.", "name": "fig-3b-order"}}
+# %% [markdown]
+# ```{glue:figure} fig-3b
+# :name: fig-3b
+#
+# Figure 3(b). Intrinsic instability coefficient $\lambda_G(z; e_x)$ along the $x$-axis over
+# noise space, common log colour scale, white contour $\lambda = 1$. Left: the paper's
+# finite-difference estimate (Appendix E.1) on the grid of spacing $h =$ {glue:text}`fig-3b-h`,
+# with batched dopri5 (largest value {glue:text}`fig-3b-fd_max`). Middle: the exact coefficient
+# from the tangent equation (one JVP per point) at the same cell midpoints (largest value
+# {glue:text}`fig-3b-lam_max`; the midpoints miss the separatrix $z_x = 0$ by
+# $h/2 =$ {glue:text}`fig-3b-half`, and the value $\approx 10^{21}$ is reached only on the
+# separatrix itself). Right: their relative difference; grey dots mark cells fewer than
+# {glue:text}`fig-3b-margin` cells from a separatrix (where the image changes component). Away
+# from the separatrices the two agree to $O(h^2)$; across them the difference quotient measures
+# the jump of $G$ between components, not a derivative. The dashed line is the line of panel (c);
+# the green circle is the disc of panel (a).
+# ```
+
+# %%
 fig, ax = plt.subplots(figsize=(4.6, 4.2))
 ax.loglog(err_h2[ok], err_h[ok], ".", ms=3, label="cells")
 lim = np.array([err_h2[ok].min(), err_h2[ok].max()])
@@ -405,10 +447,20 @@ ax.loglog(lim, 4 * lim, "k--", lw=1, label="ratio 4 ($O(h^2)$)")
 ax.set(xlabel=r"error at spacing $h/2$", ylabel=r"error at spacing $h$",
        title=f"FD error, h = {h:.3f} vs h/2")
 ax.legend()
-pfode.nb.savefig(fig, "fig3b_order")
-plt.show()
+_ = pfode.nb.publish(fig, "fig3b_order", "fig-3b-order", every=order_rows, rows=len(rows))
 
-# %% mystnb={"figure": {"caption": "Figure 3(c). Along the dashed line of panel (b). Left: the intrinsic coefficients along $x$ and $y$ and the largest one, $\\sigma_{\\max}$ (exact, by JVP); the finite-perturbation coefficient $\\kappa$ for $\\Delta = \\varepsilon e_x$ and $\\Delta = \\varepsilon v_1$ (on this line $v_1 \\approx e_x$, so the two nearly coincide); and the bound $\\sigma_{\\max} - \\varepsilon$ written in Proposition 2.1 (where positive). The dotted line is $1$. Middle: the unstable band enlarged, with $\\Delta = +\\varepsilon v_1$ (pointing away from the separatrix for $z_x > 0$) and $\\Delta = -\\varepsilon v_1$: the bound fails on one side of the band for the sign that points down the slope of $\\sigma_{\\max}$, and holds for the other sign. Right: the largest relative gap on the line between $\\kappa$ and its limit, against $\\varepsilon$: linear convergence.", "name": "fig-3c"}}
+# %% [markdown]
+# ```{glue:figure} fig-3b-order
+# :name: fig-3b-order
+#
+# Order of the finite-difference estimate: on every {glue:text}`fig-3b-order-every`-th row
+# ({glue:text}`fig-3b-order-rows` rows), the error $|\mathrm{FD} - \lambda|$ at spacing $h$
+# against the error at the same midpoints with spacing $h/2$ (cells away from the separatrices,
+# above the solver's noise floor). The points lie on the line of ratio 4: the paper's estimator
+# is second order at the cell midpoints.
+# ```
+
+# %%
 fig, (ax, axm, ax2) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1.6, 1.1, 1]},
                                    constrained_layout=True)
 zx = zl_x.numpy()
@@ -428,7 +480,7 @@ for e, ls in ((e_lo, "-"), (e_hi, "--")):
                 label=rf"$\sigma_{{\max}} - \varepsilon$, $\varepsilon={e}$")
 ax.set(xlabel=r"$z_x$", ylabel="coefficient", title=f"(c) along the line $z_y = {line_y}$")
 ax.set_ylim(1e-2, 3 * max(kappa[("ex", e)].max().item() for e in eps_plot))
-ax.legend(fontsize=7.5, ncol=3, loc="upper left")
+ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
 zoom = np.abs(zx) <= 0.4
 for sign, col in (("u1", "tab:red"), ("-u1", "tab:cyan")):
     axm.semilogy(zx[zoom], kappa[(sign, e_lo)][zoom], "o-", color=col, ms=3, lw=1,
@@ -449,8 +501,26 @@ ax2.loglog(E, gap[min(eps_ladder)] * E / E.min(), "k--", lw=0.8, label="slope 1"
 ax2.set(xlabel=r"$\varepsilon = \|\Delta\|$", ylabel="largest relative gap on the line",
         title=r"$\kappa \to \lambda$ as $\varepsilon \to 0$")
 ax2.legend(fontsize=8)
-pfode.nb.savefig(fig, "fig3c_line")
-plt.show()
+_ = pfode.nb.publish(fig, "fig3c_line", "fig-3c", line_y=line_y, smax_max=f"{float(smax.max()):.2f}",
+                     offset=hl / 2)
+
+# %% [markdown]
+# ```{glue:figure} fig-3c
+# :name: fig-3c
+#
+# Figure 3(c). Along the dashed line $z_y =$ {glue:text}`fig-3c-line_y` of panel (b). Left: the
+# intrinsic coefficients along $x$ and $y$ and the largest one, $\sigma_{\max}$ (exact, by JVP);
+# the finite-perturbation coefficient $\kappa$ for $\Delta = \varepsilon e_x$ and
+# $\Delta = \varepsilon v_1$ (on this line $v_1 \approx e_x$, so the two nearly coincide); and the
+# bound $\sigma_{\max} - \varepsilon$ written in Proposition 2.1 (where positive). The dotted line
+# is $1$. The points of the line miss the separatrix by {glue:text}`fig-3c-offset`, and
+# $\sigma_{\max}$ peaks at {glue:text}`fig-3c-smax_max` on them. Middle: the unstable band
+# enlarged, with $\Delta = +\varepsilon v_1$ (pointing away from the separatrix for $z_x > 0$)
+# and $\Delta = -\varepsilon v_1$: the bound fails on one side of the band for the sign that
+# points down the slope of $\sigma_{\max}$, and holds for the other sign. Right: the largest
+# relative gap on the line between $\kappa$ and its limit, against $\varepsilon$: linear
+# convergence.
+# ```
 
 # %%
 print(f"total time {time.perf_counter() - T0:.1f} s")

@@ -550,7 +550,7 @@ def delta1_steiner_bound(n, m, ell, rho, q_max_log):
 def log_steiner_volume_expansion(n, ell, rho):
     """Terms of the large-``n`` expansion of :func:`log_steiner_volume` at fixed ``ell, rho``.
 
-    With ``a = 2 pi rho^2 / ell^2`` [book: lem-ch8-growth (a)],
+    With ``a = 2 pi rho^2 / ell^2`` [book: lem-ch8-growth], part (a),
 
         log vol(C_ell + rho B) = n log ell + (3/2) a^{1/3} n^{2/3} - (1/2) a^{2/3} n^{1/3}
                                  - (1/3) log n + C(a) + D(a) n^{-1/3} + O(n^{-2/3}),

@@ -46,7 +46,7 @@ import skimage.transform
 import torch
 from IPython.display import display
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import NullFormatter
 
 import pfode
 import pfode.data
@@ -305,19 +305,6 @@ pfode.nb.publish(fig, "ch14_error_kappa_maps", "fig-ch14-error-kappa-maps", num_
 # ```
 
 # %%
-def log_axes(ax):
-    """Log-log axes with at least two labelled ticks on each axis: over less than two decades
-    the major ticks are at 1-2-3-5 (below one decade at every digit), plainly labelled; minor
-    tick labels are dropped (they collide on short ranges). Call it after plotting."""
-    ax.set(xscale="log", yscale="log")
-    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        decades = np.log10(hi / lo)
-        if decades < 2:
-            axis.set_major_locator(LogLocator(subs=np.arange(1, 10) if decades < 1 else (1, 2, 3, 5)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        axis.set_minor_formatter(NullFormatter())
-
-
 fig = plt.figure(figsize=(13, 1.25 * num_worst + 0.8), constrained_layout=True)
 sub = fig.subfigures(1, 2 * len(fields), width_ratios=[0.8, 1.3] * len(fields))
 for f_i, nm in enumerate(fields):
@@ -336,7 +323,7 @@ for f_i, nm in enumerate(fields):
     ax = sub[2 * f_i + 1].subplots()
     ax.scatter(kap, err, s=8, alpha=0.6, color=f"C{f_i}")
     ax.scatter(kap[worst], err[worst], s=60, facecolors="none", edgecolors="k")
-    log_axes(ax)
+    pfode.nb.log_axes(ax)
     ax.set(xlabel="κ (perturbation)", ylabel="reconstruction error E",
            title=f"{nm}: Spearman {corr[nm]['spearman'].estimate:+.2f}")
 pfode.nb.publish(fig, "ch14_worst_tiles", "fig-ch14-worst-tiles", num_worst=num_worst,

@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 import pfode
 import pfode.data
@@ -150,19 +149,6 @@ e_ex = np.array([med(res["exact mixture", N, "float64"]["err"]) for N in steps_l
 print(f"exact mixture: median float64 E by steps {np.round(e_ex, 3)}")
 
 # %%
-def log_axes(ax):
-    """Log-log axes with at least two labelled ticks on each axis: over less than two decades
-    the major ticks are at 1-2-3-5 (below one decade at every digit), plainly labelled; minor
-    tick labels are dropped (they collide on short ranges). Call it after plotting."""
-    ax.set(xscale="log", yscale="log")
-    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        decades = np.log10(hi / lo)
-        if decades < 2:
-            axis.set_major_locator(LogLocator(subs=np.arange(1, 10) if decades < 1 else (1, 2, 3, 5)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        axis.set_minor_formatter(NullFormatter())
-
-
 solver = method.capitalize()
 fig, axs = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
 S = np.array(steps_list)
@@ -177,7 +163,7 @@ for j, name in enumerate(fields):
     ax.plot(S, np.median(D, 1), ":", marker="s", color="k", label="‖x̂₃₂ − x̂₆₄‖")
     e0 = np.median(res[name, steps_list[0], "float64"]["err"])
     ax.plot(S, e0 * S[0] / S, color="0.6", lw=1, label="slope −1")
-    log_axes(ax)
+    pfode.nb.log_axes(ax)
     ax.set(xlabel=f"{solver} steps N", ylabel="per-patch norm", title=name)
     ax.legend(fontsize=8)
 ax = axs[2]
@@ -185,7 +171,7 @@ for j, name in enumerate(fields):
     for k, ls in (("float64", "-"), ("float32", "--")):
         ax.plot(S, [med(res[name, N, k]["kappa"]) for N in steps_list], ls, marker="o", color=f"C{j}",
                 label=f"{name}, {k}")
-log_axes(ax)
+pfode.nb.log_axes(ax)
 ax.set(xlabel=f"{solver} steps N", ylabel="median κ", title="instability coefficient")
 ax.legend(fontsize=8)
 pfode.nb.publish(fig, "ch14_precision", "fig-ch14-precision", method=solver, num_images=num_images,

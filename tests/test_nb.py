@@ -174,3 +174,19 @@ def test_setup_shrinks_parameters_only_in_smoke_mode(monkeypatch):
         assert nb.setup({}).gen is None                            # no seed, no generators
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("lo, hi, at_least", [(0.2, 0.9, 2), (0.3, 8.0, 3), (1e-3, 1e3, 3)])
+def test_log_axes_labels_at_least_two_ticks(lo, hi, at_least):
+    """Over any range the axes carry at least two labelled major ticks inside the limits
+    (matplotlib's default has none between 0.2 and 0.9)."""
+    fig, ax = plt.subplots()
+    ax.plot([lo, hi], [lo, hi])
+    ax.set(xlim=(lo, hi), ylim=(lo, hi))
+    nb.log_axes(ax)
+    fig.canvas.draw()
+    for axis in (ax.xaxis, ax.yaxis):
+        ticks = [t for t in axis.get_major_ticks()
+                 if lo <= t.get_loc() <= hi and t.label1.get_text()]
+        assert len(ticks) >= at_least
+    plt.close(fig)

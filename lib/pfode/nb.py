@@ -12,6 +12,7 @@
   ``<repo root>/_build/figures``, or ``<repo root>/_build/nbval/figures`` in smoke mode, so
   that smoke figures never sit next to the book's), so that each figure can be opened and
   inspected outside the rendered book.
+- :func:`log_axes` makes log-log axes over short ranges carry readable ticks.
 - :func:`publish` saves a figure, hands it to the page with the values its caption quotes
   (myst-nb ``glue``), and closes it: the caption then reads ``{glue:text}`name``` roles, so
   a run with other parameters never captions itself with the defaults.
@@ -67,6 +68,23 @@ def savefig(fig, name: str, dpi: int = 150) -> Path:
     path = figure_dir() / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def log_axes(ax) -> None:
+    """Log-log axes with at least two labelled ticks on each axis. Over less than two decades
+    matplotlib's default leaves one labelled tick or none; there the major ticks are put at
+    1-2-3-5 (below one decade at every digit) and labelled plainly (``%g``). Minor tick labels
+    are dropped (they collide on short ranges). Call it after plotting, once the limits are set."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set(xscale="log", yscale="log")
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        decades = math.log10(hi / lo)
+        if decades < 2:
+            subs = tuple(range(1, 10)) if decades < 1 else (1, 2, 3, 5)
+            axis.set_major_locator(LogLocator(subs=subs))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _caption_text(value) -> str:

@@ -123,7 +123,10 @@ dl_rt, flips = 0.0, 0
 for nn in rt["n"]:
     a = dim_samples[dim_samples["n"] == nn].sort_values("index")
     b = rt_samples[rt_samples["n"] == nn].sort_values("index")
-    np.testing.assert_allclose(b["patch_std"], a["patch_std"], rtol=1e-12)      # same crops
+    # threshold: same crops: the same seeded positions and the same float64 code give the same
+    #   patch std bit for bit; 1e-12 relative admits only a change of summation order (pairwise
+    #   sums: about log2(n) eps < 1e-14), while another crop changes the std by far more
+    np.testing.assert_allclose(b["patch_std"], a["patch_std"], rtol=1e-12)
     dl = np.abs(b["log_lambda"].to_numpy() - a["log_lambda"].to_numpy())
     # threshold: error model: each BDF inversion (rtol 1e-6) gives z to 1e-4 relative (asserted
     #   against dopri5 in the per-point notebook), so two runs differ by at most 2e-4 ||z||, and
@@ -143,6 +146,9 @@ print(f"round-trip sweep at n = {rt['n'].tolist()}: log lambda_bar as in the def
 
 # %%
 r_level = stats.chi2.cdf(dim["r_over_n"] * dim["n"], dim["n"])       # the quantile that r is
+# threshold: every point took r = chi2.ppf(1 - alpha, n) with one alpha (the caption quotes it);
+#   the ppf -> r/n -> cdf round trip in float64 is exact to about 1e-13 (incomplete gamma to
+#   ~1e-14 relative), so 1e-9 is round-off only, far below any other choice of alpha (>= 1e-3 apart)
 assert np.ptp(r_level) < 1e-9
 sparse = ss[ss["s"] == ss["s"].min()].sort_values("n")
 curve_values = dict(K=int(one(dim, "K")), s=f"{one(dim, 's'):g}", N=int(one(dim, "N")),
@@ -410,7 +416,7 @@ pfode.nb.publish(fig, "ch09_s_k", "fig-ch9-s-k",
 # ```{glue:figure} fig-ch9-s-k
 # :name: fig-ch9-s-k
 #
-# Left: the probability of instability against the width $s$ of the Gaussian neighbours, at $n =$ {glue:text}`fig-ch9-s-k-n_list` ($K =$ {glue:text}`fig-ch9-s-k-K_s`, {glue:text}`fig-ch9-s-k-N_s` held-out patches per point, {glue:text}`fig-ch9-s-k-level` Clopper–Pearson intervals). Right: against the number $K$ of training patches, from {glue:text}`fig-ch9-s-k-K_min` to {glue:text}`fig-ch9-s-k-K_max` ($s =$ {glue:text}`fig-ch9-s-k-s_K`, {glue:text}`fig-ch9-s-k-N_K` patches per point). Small $s$ is the sparse regime of Assumption 4.4; a wide $s$ makes $p_G$ cover the real patches and instability disappears.
+# Left: the probability of instability against the width $s$ of the Gaussian neighbours, at $n =$ {glue:text}`fig-ch9-s-k-n_list` ($K =$ {glue:text}`fig-ch9-s-k-K_s`, {glue:text}`fig-ch9-s-k-N_s` held-out patches per point, {glue:text}`fig-ch9-s-k-level` Clopper–Pearson intervals). Right: against the number $K$ of training patches, from {glue:text}`fig-ch9-s-k-K_min` to {glue:text}`fig-ch9-s-k-K_max` where it was run (the largest $K$ only at the smaller dimensions, since the solve takes place in $\min(K, n)$ dimensions; the curves end where the sweep does; $s =$ {glue:text}`fig-ch9-s-k-s_K`, {glue:text}`fig-ch9-s-k-N_K` patches per point). Small $s$ is the sparse regime of Assumption 4.4; a wide $s$ makes $p_G$ cover the real patches and instability disappears.
 # ```
 
 # %% [markdown]

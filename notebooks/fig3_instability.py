@@ -420,6 +420,11 @@ for ax in axes:
     ax.set(xlabel=r"$z_x$", ylabel=r"$z_y$", aspect="equal")
 _ = pfode.nb.publish(fig, "fig3b_instability_map", "fig-3b", margin=margin_cells, h=h,
                      half=h / 2, lam_max=f"{float(lam.max()):.0f}", fd_max=f"{float(fd.max()):.0f}")
+at_defaults = not run.smoke and not run.injected     # the run whose numbers the chapter page quotes
+if at_defaults:
+    # threshold: the value quoted on the chapter page (peak of lambda_G at the midpoints), to its
+    #   printed digits
+    assert f"{float(lam.max()):.0f}" == "212", f"page quotes 212, computed {float(lam.max()):.1f}"
 
 # %% [markdown]
 # ```{glue:figure} fig-3b
@@ -503,6 +508,10 @@ ax2.set(xlabel=r"$\varepsilon = \|\Delta\|$", ylabel="largest relative gap on th
 ax2.legend(fontsize=8)
 _ = pfode.nb.publish(fig, "fig3c_line", "fig-3c", line_y=line_y, smax_max=f"{float(smax.max()):.2f}",
                      offset=hl / 2)
+if at_defaults:
+    # threshold: the value quoted on the chapter page (peak of sigma_max on the line), to its
+    #   printed digits
+    assert f"{float(smax.max()):.2f}" == "5.95", f"page quotes 5.95, computed {float(smax.max()):.4f}"
 
 # %% [markdown]
 # ```{glue:figure} fig-3c

@@ -232,7 +232,8 @@ assert k_s >= k_l and k_s > 0, "no unstable sample"
 # - $z \sim \mathcal N(0, I_2)$. This is also the law of $z = F(x)$ for data $x \sim p_G$, since
 #   $G$ pushes $\mathcal N(0, I_2)$ forward to $p_G$;
 # - $z = F(x)$ for $x$ uniform on the square window of the grid (half-width `half_width`), the
-#   data of Figure 4, most of whose mass lies off the support of $p_G$. Here
+#   a new sample, uniform on the same box as the data of Figure 4 (whose 400 points are drawn
+#   in that notebook), most of whose mass lies off the support of $p_G$. Here
 #   $\sigma_{\max}(J_G(F(x))) = 1/\sigma_{\min}(J_F(x)) = \sigma_{\max}(J_F(x)) / |\det J_F(x)|$
 #   in two dimensions, with $\log|\det J_F(x)| = \log p_G(x) - \log\varphi_2(F(x))$
 #   ({eq}`eq-ch5-data-side`). Both factors come from the data side, where $F$ is well
@@ -282,6 +283,16 @@ for t_lo, t_hi in zip(tail_levels[:-1], tail_levels[1:]):
         # threshold: the 1/(t sqrt(log t)) tail predicts 1/10 to 1/15 per decade of t; the interval
         #   must lie inside (1/50, 1/5)
         assert 0.02 < float(cond.lower) and float(cond.upper) < 0.2, "tail of sigma_max not ~ 1/t"
+if not run.smoke and not run.injected:                  # the run whose numbers the chapter page quotes
+    def ci3(ci):
+        return f"{float(ci.estimate):.3f} [{float(ci.lower):.3f}, {float(ci.upper):.3f}]"
+    page = {"P(sigma_max > 1), noise": (ci3(ci_s), "0.128 [0.124, 0.133]"),
+            "P(lambda_bar > 1), noise": (ci3(ci_l), "0.033 [0.031, 0.036]"),
+            "P(sigma_max > 100), box": (ci3(tail[boxd, 100.0][1]), "0.597 [0.582, 0.612]"),
+            "share of the box above 1e10": (f"{float((log_smax_box > np.log(1e10)).double().mean()):.2f}", "0.24")}
+    for name, (computed, quoted) in page.items():
+        # threshold: the value quoted on the chapter page, to its printed digits
+        assert computed == quoted, f"{name}: page quotes {quoted}, computed {computed}"
 tail_table
 
 # %%

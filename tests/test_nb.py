@@ -190,3 +190,18 @@ def test_log_axes_labels_at_least_two_ticks(lo, hi, at_least):
                  if lo <= t.get_loc() <= hi and t.label1.get_text()]
         assert len(ticks) >= at_least
     plt.close(fig)
+
+
+def test_check_quoted_admits_one_unit_of_the_last_digit():
+    """A page's rounded number holds against the run within one unit of its last printed
+    digit (a value at a rounding boundary may round either way), and fails beyond it."""
+    assert nb.check_quoted({
+        "interval": ("0.129 [0.124, 0.132]", "0.128 [0.124, 0.133]"),   # one unit off: admitted
+        "tuple": (("2.47", "17"), ("2.46", "18")),
+        "exponent": ("7.5e-12", "7.4e-12"),
+        "count": (41, 41),
+    }) == 4
+    for computed, quoted in [("0.130", "0.128"), ("2e-04", "4e-04"), ("212", "214"),
+                             ("0.12 [0.1, 0.2]", "0.12"), ("-0.35", "0.35")]:
+        with pytest.raises(AssertionError, match="page quotes"):
+            nb.check_quoted({"x": (computed, quoted)})

@@ -16,6 +16,7 @@
 - :func:`publish` saves a figure, hands it to the page with the values its caption quotes
   (myst-nb ``glue``), and closes it: the caption then reads ``{glue:text}`name``` roles, so
   a run with other parameters never captions itself with the defaults.
+- :func:`check_quoted` holds the numbers a chapter page quotes to the run that computes them.
 - :func:`check_parameter` is the type rule for a notebook parameter against its default,
   shared with the sweep runner (:mod:`pfode.sweep`), which applies it before running anything.
 """
@@ -25,6 +26,7 @@ import ast
 import math
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -125,6 +127,39 @@ def publish(fig, name: str, label: str, dpi: int = 150, **values) -> Path:
     glue(label, fig, display=False)
     plt.close(fig)
     return path
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _unit(token: str) -> float:
+    """One unit in the last printed digit of a number as written (``"0.128"`` -> 1e-3,
+    ``"7.4e-12"`` -> 1e-13, ``"212"`` -> 1)."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def check_quoted(page: dict) -> int:
+    """Check each ``name: (computed, quoted)`` pair, where both sides are the same numbers as
+    text (a string such as ``"0.128 [0.124, 0.133]"``, a number, or a tuple of these): every
+    number of ``computed`` must lie within one unit of the last printed digit of the matching
+    number in ``quoted``. The page prints rounded values, and a value that sits at a rounding
+    boundary may round the other way on another CPU; one unit admits that and nothing more.
+    Raises AssertionError naming the entry; returns the number of entries checked."""
+    def numbers(v):
+        if isinstance(v, (tuple, list)):
+            return [t for item in v for t in numbers(item)]
+        return _NUMBER.findall(str(v))
+
+    for name, (computed, quoted) in page.items():
+        got, want = numbers(computed), numbers(quoted)
+        if len(got) != len(want) or not want:
+            raise AssertionError(f"{name}: page quotes {quoted!r}, computed {computed!r}")
+        for g, w in zip(got, want):
+            if abs(float(g) - float(w)) > 1.0001 * _unit(w):
+                raise AssertionError(f"{name}: page quotes {quoted!r}, computed {computed!r}")
+    return len(page)
 
 
 # ---- parameters -------------------------------------------------------------------------------

@@ -14,14 +14,15 @@
 # # Training a small MMDiT on photograph patches
 #
 # A small `SD3Transformer2DModel` (the MMDiT of Stable Diffusion 3, a few layers, null
-# conditioning) is trained with the rectified-flow objective on a fixed, finite set of 8×8 RGB
-# patches of scikit-image photographs, in pixel space. The weights are saved in diffusers format
+# conditioning) is trained with the rectified-flow objective on a fixed, finite set of r×r RGB
+# patches (8×8 at the defaults) of scikit-image photographs, in pixel space. The weights are saved in diffusers format
 # to `models/mmdit-patches/`; the book's chapter loads them and does not retrain. At the
 # default parameters this notebook is the real training run (CPU); in smoke mode it trains a few
 # steps into a temporary folder.
 
 # %% tags=["parameters"]
 r = 8                       # patch side (pixels); n = 3 r^2
+patch_size = 2              # MMDiT token side (pixels): (r / patch_size)^2 image tokens
 crop = 32                   # crop side in the photograph, averaged down to r x r
 num_train = 8192            # the finite training set (also the means of the exact model)
 num_test = 1000             # held-out patches (other photographs)
@@ -54,12 +55,15 @@ from tqdm.auto import tqdm
 import pfode
 import pfode.data
 import pfode.nb
+import pfode.record
 from pfode.diffusers_field import DiffusersField
 
 run = pfode.nb.setup(globals(), threads=threads, smoke=dict(   # smoke mode: caps and overrides
     num_train=512, num_test=64, train_steps=30, max_minutes=1.0, warmup=5,
     out_dir=lambda _: tempfile.mkdtemp(prefix="mmdit-smoke-"),   # never overwrite the committed weights
 ))
+if r % patch_size:
+    raise ValueError(f"patch_size = {patch_size} must divide the patch side r = {r}")
 out_dir = str(pfode.nb.repo_root() / out_dir)
 os.makedirs(out_dir, exist_ok=True)
 
@@ -76,12 +80,12 @@ print(f"train: {tuple(x_train.shape)} from {split.train_images}; "
       f"held out: {tuple(x_test.shape)} from {split.test_images}")
 
 # %% [markdown]
-# The model: patch size 2 (16 image tokens for an 8×8 patch), `num_layers` joint blocks of
+# The model: patch size `patch_size` (16 image tokens for an 8×8 patch and patch size 2), `num_layers` joint blocks of
 # width 64, and a one-token text stream that is always zero (unconditional model: the
 # "null prompt"). The time embedding takes `timestep = 1000 t`.
 
 # %%
-config = dict(sample_size=r, patch_size=2, in_channels=3, out_channels=3, num_layers=num_layers,
+config = dict(sample_size=r, patch_size=patch_size, in_channels=3, out_channels=3, num_layers=num_layers,
               attention_head_dim=32, num_attention_heads=width_heads, joint_attention_dim=8,
               caption_projection_dim=32 * width_heads, pooled_projection_dim=8,
               pos_embed_max_size=r)
@@ -162,7 +166,7 @@ print(f"{steps_done} steps of batch {batch} in {minutes:.1f} min on {platform.pr
 if not pfode.nb.smoke():
     assert loss_final < 0.5 * loss_init, "training did not halve the held-out loss"
 
-# %% mystnb={"figure": {"caption": "Rectified-flow training loss of the small MMDiT on 8×8 photograph patches: the training loss per step (light) and its running mean, and the held-out loss of the EMA weights on a fixed batch of patches of other photographs.", "name": "fig-ch14-loss"}}
+# %% mystnb={"figure": {"caption": "Rectified-flow training loss of the small MMDiT on photograph patches: the training loss per step (light) and its running mean, and the held-out loss of the EMA weights on a fixed batch of patches of other photographs.", "name": "fig-ch14-loss"}}
 fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
 ax.plot(losses, color="0.8", lw=0.5, label="training batch")
 k = max(1, min(100, len(losses) // 5))
@@ -198,7 +202,7 @@ def tile(flat, rows=8):
     return pad.transpose(0, 2, 1, 3, 4).reshape(rows * (r + 1), cols * (r + 1), 3)
 
 
-# %% mystnb={"figure": {"caption": "Left: 64 training patches (8×8 RGB). Middle: 64 samples of the trained MMDiT (Euler, 100 steps, from seeded noise). Right: 64 held-out patches of other photographs.", "name": "fig-ch14-samples"}}
+# %% mystnb={"figure": {"caption": "Left: 64 training patches. Middle: 64 samples of the trained MMDiT (Euler, 100 steps, from seeded noise). Right: 64 held-out patches of other photographs.", "name": "fig-ch14-samples"}}
 fig, axs = plt.subplots(1, 3, figsize=(12, 4.3), constrained_layout=True)
 for ax, im, title in zip(axs, [tile(x_train[:64]), tile(samples.float()), tile(x_test[:64])],
                          ["training patches", "MMDiT samples", "held-out patches"]):
@@ -224,6 +228,9 @@ with open(os.path.join(out_dir, "training_log.json"), "w") as f:
 size_mb = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)) / 2**20
 print(f"saved to {out_dir}: {sorted(os.listdir(out_dir))}, {size_mb:.1f} MiB")
 assert size_mb < 20, "model folder larger than 20 MiB"
+pfode.record.save_metrics([dict(num_train=num_train, steps=steps_done, minutes=round(minutes, 2),
+                                loss_init=loss_init, loss_final_heldout=loss_final,
+                                loss_final_train_mean=log["loss_final_train_mean"])])
 reloaded = DiffusersField(SD3Transformer2DModel.from_pretrained(out_dir))
 with torch.no_grad():
     np.testing.assert_allclose(reloaded(z[:8], 0.5).numpy(), field(z[:8], 0.5).numpy(), atol=1e-6)

@@ -79,6 +79,10 @@ def gm2():
     return pfode.GaussianMixture([[-1.0, 0.0], [1.0, 0.5]], 0.5)
 
 
+def ls4():
+    return pfode.LocalScoreMachine([[-1.0, 0.0, 0.5, 1.0], [1.0, 0.5, -0.5, 0.0]], 3, 0.5, shape=(1, 2, 2))
+
+
 def X(B=3, n=2, seed=0):
     return torch.randn(B, n, generator=torch.Generator().manual_seed(seed), dtype=F64)
 
@@ -292,6 +296,12 @@ CASES = [
          {"x": X(), "w": X(seed=1)}, {"x": "batch", "w": "batch"}),
     Case("GaussianMixture.sample", lambda num, generator: gm2().sample(num, generator),
          {"num": 4, "generator": None}, {"num": "count", "generator": "generator"}),
+    Case("LocalScoreMachine", lambda images, patch, std: pfode.LocalScoreMachine(images, patch, std, shape=(1, 2, 2)),
+         {"images": X(3, 4), "patch": 3, "std": 0.5}, {"images": "params", "patch": "count", "std": "positive"}),
+    Case("LocalScoreMachine.velocity", lambda x, t: ls4().velocity(x, t), {"x": X(3, 4), "t": 0.5},
+         {"x": "batch", "t": "time"}),
+    Case("LocalScoreMachine.velocity_jvp", lambda x, w: ls4().velocity_jvp(x, 0.4, w),
+         {"x": X(3, 4), "w": X(3, 4, seed=1)}, {"x": "batch", "w": "batch"}),
     # solvers
     Case("generate", lambda field, z, method, steps: pfode.generate(field, z, method=method, steps=steps),
          {"field": gm2(), "z": X(), "method": "euler", "steps": 5},
@@ -330,6 +340,8 @@ CASES = [
          {"map_fn": "map", "z": "batchn"}, {"map_fn": "map_fn"}),
     Case("jacobian_singular_values", lambda z, k: pfode.jacobian_singular_values(lambda q: 3 * q, z, k),
          {"z": X(1, 4), "k": 2}, {"z": "batchn", "k": "count"}),
+    Case("top_singular_value", lambda z, iters: pfode.top_singular_value(lambda q: 3 * q, z, iters=iters),
+         {"z": X(2, 4), "iters": 3}, {"z": "batchn", "iters": "count"}),
     Case("field_jacobian", lambda field, x, t: pfode.field_jacobian(field, x, t),
          {"field": gm2(), "x": X(), "t": 0.5}, {"field": "field", "x": "batch", "t": "time"}, _field_names("field")),
     Case("divergence", lambda x, t, trace: pfode.divergence(gm2(), x, t, trace=trace),

@@ -220,6 +220,43 @@ def test_top_k_singular_values_by_lanczos_match_full_spectrum():
     torch.testing.assert_close(top, full[:, :2], rtol=1e-8, atol=1e-10)
 
 
+def test_batched_lanczos_on_a_linear_map_with_known_spectrum():
+    # M(z) = A z with A = Q1 diag(s) Q2ᵀ: σ_max = s[0] and its right vector Q2[:, 0], in closed form
+    g = gen(11)
+    n = 60
+    Q1, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=F64))
+    Q2, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=F64))
+    s = torch.logspace(2, -2, n, dtype=F64)                 # gap s1/s2 = 1.17
+    A = Q1 @ torch.diag(s) @ Q2.T
+    z = torch.randn(3, n, generator=g, dtype=F64)
+    top = pfode.top_singular_value(lambda q: q @ A.T, z, iters=25, generator=gen(12))
+    # threshold: Krylov convergence for this gap after 25 steps is far below 1e-8 (Kaniel–Paige
+    # bound); the value is a Ritz value, so it can only be below s[0]
+    torch.testing.assert_close(top.value, torch.full((3,), float(s[0]), dtype=F64), rtol=1e-8, atol=0)
+    assert bool((top.value <= s[0] * (1 + 1e-12)).all())
+    np.testing.assert_allclose((top.vector @ Q2[:, 0]).abs().numpy(), 1.0, atol=1e-6)
+    assert bool((top.change < 1e-8).all())
+    # with as many iterations as dimensions it is exact whatever the gap
+    flat = torch.ones(n, dtype=F64)
+    flat[0] = 1.001
+    A2 = Q1 @ torch.diag(flat) @ Q2.T
+    exact = pfode.top_singular_value(lambda q: q @ A2.T, z, iters=n, generator=gen(13))
+    torch.testing.assert_close(exact.value, torch.full((3,), 1.001, dtype=F64), rtol=1e-10, atol=0)
+
+
+def test_batched_lanczos_on_a_flow_map_matches_the_full_spectrum():
+    g = gen(14)
+    f = pfode.GaussianMixture(torch.randn(20, 10, generator=g, dtype=F64), 0.1)
+    G = pfode.generation_map(f, method="euler", steps=50)
+    z = torch.randn(4, 10, generator=g, dtype=F64)
+    full = pfode.jacobian_singular_values(G, z)[:, 0]
+    top = pfode.top_singular_value(G, z, iters=10, generator=gen(15))
+    # threshold: iters = n = 10, so the Krylov space is the whole space; round-off only
+    torch.testing.assert_close(top.value, full, rtol=1e-9, atol=0)
+    # the returned vector is the direction of largest stretch: λ along it equals σ_max
+    torch.testing.assert_close(pfode.directional_instability(G, z, top.vector), full, rtol=1e-9, atol=0)
+
+
 def test_max_over_directions_is_top_singular_value():
     f = three_gaussians()
     G = pfode.generation_map(f, method="rk4", steps=200)

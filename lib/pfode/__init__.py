@@ -6,6 +6,7 @@ inversion ``F = G^{-1}`` (t: 0 → 1). Every function takes batched tensors ``(B
 """
 from . import bounds, exact_inversion, grid, nb, sde, stats
 from .fields import GaussianMixture, SpanReduction
+from .local_score import LocalScoreMachine
 from .instability import (
     directional_instability,
     divergence,
@@ -21,6 +22,7 @@ from .instability import (
     log_det_jacobian,
     log_std_normal,
     path_constants,
+    top_singular_value,
 )
 from .solvers import (
     METHODS,

@@ -24,7 +24,7 @@ Two kinds of first argument:
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -252,6 +252,95 @@ def jacobian_singular_values(map_fn: MapFn, z: torch.Tensor, k: Optional[int] = 
     return torch.stack(out)
 
 
+class TopSingular(NamedTuple):
+    """The largest singular value of J_M(z) per row, from :func:`top_singular_value`."""
+
+    value: torch.Tensor
+    """(B,) the estimate of σ_max (a lower bound: a Ritz value of the Krylov space)."""
+    vector: torch.Tensor
+    """(B, n) its right singular vector, unit length: the direction ``J_M`` stretches most."""
+    change: torch.Tensor
+    """(B,) relative change of the estimate over the last iteration (its convergence)."""
+
+
+def top_singular_value(map_fn: MapFn, z: torch.Tensor, *, iters: int = 20,
+                       generator: Optional[torch.Generator] = None) -> TopSingular:
+    """σ_max(J_M(z)) for every row at once, by Golub–Kahan–Lanczos bidiagonalisation.
+
+    Every iteration is one batched JVP (``u ↦ J u``, the map's tangent equation) and one
+    batched VJP (``w ↦ Jᵀ w``, reverse mode through one stored graph of ``M`` on the whole
+    batch), with full reorthogonalisation; the Ritz values of the ``iters x iters`` bidiagonal
+    matrix of each row approximate the top of its spectrum from below and converge fastest at
+    the top (Golub & Van Loan, *Matrix Computations*, §10.4). After ``iters >= n`` iterations
+    the value is exact. Start vectors are Gaussian, drawn from ``generator``. Cost: ``iters``
+    JVPs and VJPs of the batch, where :func:`jacobian_singular_values` with ``k`` runs ARPACK
+    one row at a time.
+    """
+    z = as_batch(z, "z")
+    check_callable(map_fn, "map_fn")
+    B, n = z.shape
+    iters = min(check_int(iters, "iters"), n)
+    check_generator(generator)
+    zz = z.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = check_output(map_fn(zz), zz, "map_fn")
+    if not out.requires_grad:
+        raise TypeError("map_fn must be differentiable by reverse-mode autograd (its output "
+                        "does not depend on its input through torch operations)")
+
+    def J(v):
+        return jvp(map_fn, z.detach(), v)[1].detach()
+
+    def JT(u):
+        g, = torch.autograd.grad(out, zz, u, retain_graph=True)
+        return g.detach()
+
+    def unit(a):
+        nrm = a.norm(dim=1, keepdim=True)
+        return a / torch.where(nrm > 0, nrm, torch.ones_like(nrm)), nrm[:, 0]
+
+    v, _ = unit(torch.randn(B, n, generator=generator, dtype=torch.float64).to(z))
+    V, U, alphas, betas = [v], [], [], []
+    u, a = unit(J(v))
+    U.append(u)
+    alphas.append(a)
+    prev = None
+    for j in range(iters):
+        w = JT(U[-1]) - alphas[-1][:, None] * V[-1]
+        Vs = torch.stack(V, 1)                                                # (B, j+1, n)
+        w = w - (Vs.transpose(1, 2) @ (Vs @ w[..., None]))[..., 0]            # reorthogonalise
+        v, b = unit(w)
+        # the current bidiagonal (k columns): its top singular value is the estimate
+        k = len(alphas)
+        Bk = torch.zeros(B, k, k, dtype=z.dtype, device=z.device)
+        Bk[:, range(k), range(k)] = torch.stack(alphas, 1)
+        if k > 1:
+            Bk[:, range(k - 1), range(1, k)] = torch.stack(betas, 1)
+        s_now = torch.linalg.svdvals(Bk)[:, 0]
+        change = (s_now - prev).abs() / s_now if prev is not None else torch.full_like(s_now, float("inf"))
+        prev = s_now
+        if j == iters - 1 or len(V) == n:
+            break
+        # breakdown (an invariant subspace, the estimate is exact): freeze the row with zeros,
+        # which add only zero singular values to its bidiagonal
+        dead = b <= 1e-10 * s_now
+        v, b = torch.where(dead[:, None], torch.zeros_like(v), v), torch.where(dead, torch.zeros_like(b), b)
+        betas.append(b)
+        V.append(v)
+        p = J(v) - b[:, None] * U[-1]
+        Us = torch.stack(U, 1)
+        p = p - (Us.transpose(1, 2) @ (Us @ p[..., None]))[..., 0]
+        u, a = unit(p)
+        dead = a <= 1e-10 * s_now
+        u, a = torch.where(dead[:, None], torch.zeros_like(u), u), torch.where(dead, torch.zeros_like(a), a)
+        U.append(u)
+        alphas.append(a)
+    _, _, Vh = torch.linalg.svd(Bk)
+    right = (Vh[:, 0, :, None] * torch.stack(V[:k], 1)).sum(1)               # (B, n)
+    right, _ = unit(right)
+    return TopSingular(s_now, right, change)
+
+
 def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
                probes: Optional[torch.Tensor] = None) -> torch.Tensor:
     """div v(x, t) = tr ∇_x v, shape (B,).
@@ -282,7 +371,7 @@ def divergence(field: Field, x: torch.Tensor, t, *, trace: str = "exact",
 
 
 def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generate",
-                     method: str = "dopri5", steps: Optional[int] = None,
+                     method: str = "dopri5", steps: Optional[int] = None, ts=None,
                      rtol: Optional[float] = None, atol: Optional[float] = None,
                      trace: str = "exact", probes: Optional[torch.Tensor] = None,
                      num_probes: Optional[int] = None,
@@ -304,7 +393,9 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
     ``εᵀ (∇v) ε`` averaged over probes held fixed along the path (as in FFJORD): either
     ``probes`` of shape (P, B, n), or ``num_probes`` (default 1) Rademacher probes drawn once
     from ``generator``. With one probe per row, ``z.repeat(R, 1)`` gives R independent
-    estimates per point. Shapes: (B, n) and (B,).
+    estimates per point. ``steps`` uniform steps, or an explicit grid ``ts`` from the start
+    to the end time of ``direction`` (e.g. one refined where the field is stiff).
+    Shapes: (B, n) and (B,).
     """
     check_choice(direction, "direction", ("generate", "invert"))
     z = as_batch(z, "z", n=getattr(field, "n", None))
@@ -343,7 +434,7 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
 
     t0, t1 = (1.0, 0.0) if direction == "generate" else (0.0, 1.0)
     y0 = torch.cat([z, torch.zeros(B, 1, dtype=z.dtype, device=z.device)], 1)  # (B, n + 1)
-    y1 = integrate(augmented, y0, time_grid(t0, t1, steps=steps, default_steps=default_steps(method)),
+    y1 = integrate(augmented, y0, time_grid(t0, t1, steps=steps, ts=ts, default_steps=default_steps(method)),
                    method=method, rtol=rtol, atol=atol)
     return y1[:, :n], y1[:, n]
 

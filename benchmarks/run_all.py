@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 import bench_bdf  # noqa: E402
 import bench_instability  # noqa: E402
+import bench_memorisation  # noqa: E402
 import bench_velocity  # noqa: E402
 from bench_common import machine_info  # noqa: E402
 
@@ -287,12 +288,14 @@ def main(argv=None):
     info["loadavg_end"] = list(os.getloadavg())
     if args.quick:
         print("\n" + render(info, fig, vel, True, omp, bdf))
+        bench_memorisation.main(quick=True)
         return
     (HERE / "results.json").write_text(json.dumps(
         {"machine": info, "command": COMMAND, "instability_map": fig, "velocity": vel,
          "omp": omp, "bdf": bdf}, indent=1, default=float))
     (HERE / "results.md").write_text(render(info, fig, vel, False, omp, bdf))
     print(f"wrote {HERE / 'results.md'} and {HERE / 'results.json'}")
+    bench_memorisation.main()            # writes memorisation.md / .json
 
 
 if __name__ == "__main__":

@@ -55,8 +55,9 @@ tight_steps = 200           # RK4 steps of the tightly solved noise z* (checked 
 perturb_std = 1e-3          # the paper's perturbation: Delta ~ N(0, perturb_std^2 I)
 num_directions = 2          # perturbations (and random JVP directions) per patch
 lanczos_iters = 8           # Golub–Kahan–Lanczos iterations for sigma_max of J_G (Euler)
-num_probes = 2              # Hutchinson probes of the Liouville integral
-liouville_rtol = 1e-5       # dopri5 tolerance (rtol = atol) of the Liouville integral
+num_probes = 2              # independent Hutchinson estimates of the Liouville integral per patch
+liouville_rtol = 1e-4       # dopri5 tolerance (rtol = atol) of the Liouville integral
+liouville_max_nfe = 1200    # evaluation budget of that solve (beyond it: not resolved)
 n_boot = 2000
 seed = 0
 threads = 1
@@ -79,7 +80,7 @@ from pfode import diffusers_field as dfl
 
 run = pfode.nb.setup(globals(), threads=threads, smoke=dict(
     num_test=6, num_samples=8, steps=6, tight_steps=12, num_directions=1, lanczos_iters=3,
-    num_probes=1, liouville_rtol=1e-2, n_boot=100, N=lambda n: min(n, 16)))
+    num_probes=2, liouville_rtol=1e-2, liouville_max_nfe=200, n_boot=100, N=lambda n: min(n, 16)))
 print(run)
 KINDS = ("mixture", "local-score", "trained-mmdit")
 if field not in KINDS:
@@ -252,41 +253,56 @@ print(f"Lanczos converged for {conv.sum()} of {num_test} patches")
 # ## The geometric average by the Liouville integral
 #
 # $\log|\det J_F(x)| = \int_0^1 \operatorname{div} v(x_t, t)\,dt$ along the inversion path
-# (adaptive dopri5 at tolerance `liouville_rtol`: near $t = 0$ the divergence has short spikes
-# where the posterior switches between training patches, which fixed grids step over), with the
-# divergence estimated by `num_probes` Rademacher Hutchinson probes held along the path;
-# $\bar\lambda_G(F(x)) = \exp(-\log|\det J_F(x)|/n)$. For the mixture two independent
-# routes check it: the exact trace (closed form) on the same integral, and the density side of
-# Lemma D.1, $\log|\det J_G(z^*)| = \log\varphi_n(z^*) - \log p_G(x)$, which needs no integral
-# of the divergence at all.
+# (adaptive dopri5 at tolerance `liouville_rtol`, at most `liouville_max_nfe` evaluations:
+# near $t = 0$ the divergence has short spikes where the posterior switches between training
+# patches, which fixed grids step over), with the divergence estimated by one Rademacher
+# Hutchinson probe held along the path, `num_probes` independent times per patch;
+# $\bar\lambda_G(F(x)) = \exp(-\log|\det J_F(x)|/n)$. The spread of the independent
+# estimates is the estimator's error, and a patch counts as unstable or stable only when its
+# mean is two standard errors away from $\log\bar\lambda = 0$.
+#
+# For the mixture the density side of Lemma D.1,
+# $\log|\det J_G(z^*)| = \log\varphi_n(z^*) - \log p_G(x)$, needs no integral of the
+# divergence at all: it is the value used for the mixture, and the check of the Hutchinson route.
 
 # %%
 t0 = time.time()
-with torch.no_grad():
-    _, logdet_F = pfode.log_det_jacobian(v, x, direction="invert", method="dopri5", rtol=liouville_rtol,
-                                         atol=liouville_rtol, trace="hutchinson", num_probes=num_probes,
-                                         generator=torch.Generator().manual_seed(seed + 11))
-lam_bar = np.exp(-logdet_F.numpy() / n)
-print(f"lambda_bar median {np.median(lam_bar):.3g}; P(lambda_bar > 1) = {np.mean(lam_bar > 1):.2f}; "
-      f"{time.time() - t0:.0f} s")
+R = num_probes
+try:
+    with torch.no_grad():
+        _, ld = pfode.log_det_jacobian(v, x.repeat(R, 1), direction="invert", method="dopri5",
+                                       rtol=liouville_rtol, atol=liouville_rtol, trace="hutchinson",
+                                       num_probes=1, generator=torch.Generator().manual_seed(seed + 11),
+                                       max_nfe=liouville_max_nfe)
+    ld = ld.numpy().reshape(R, num_test) / n                             # log|det J_F(x)| / n
+    log_lam_hutch = -ld.mean(0)
+    log_lam_se = ld.std(0, ddof=1) / math.sqrt(R) if R > 1 else np.full(num_test, np.nan)
+    resolved = True
+except pfode.BudgetExceeded as exc:
+    print(f"Liouville integral not resolved within {liouville_max_nfe} evaluations: {exc}")
+    log_lam_hutch = log_lam_se = np.full(num_test, np.nan)
+    resolved = False
+print(f"Hutchinson: median log lambda_bar {np.nanmedian(log_lam_hutch) if resolved else float('nan'):.3g}, "
+      f"median standard error {np.nanmedian(log_lam_se) if resolved else float('nan'):.2g}; {time.time() - t0:.0f} s")
 exact_check = {}
 if field == "mixture":
-    with torch.no_grad():
-        _, logdet_exact = pfode.log_det_jacobian(v, x, direction="invert", method="dopri5",
-                                                 rtol=liouville_rtol, atol=liouville_rtol, trace="exact")
-    logdet_density = -pfode.log_det_from_density(v, z_star, x)          # log|det J_F(x)|
-    hutch = (logdet_F - logdet_exact).numpy() / n
-    dens = (logdet_exact - logdet_density).numpy() / n
-    exact_check = dict(hutchinson_minus_exact_per_dim_mean=float(hutch.mean()),
-                       exact_minus_density_per_dim_median=float(np.median(dens)),
-                       same_side_of_one_fraction=float(np.mean(
-                           (np.exp(-logdet_density.numpy() / n) > 1) == (lam_bar > 1))))
-    print(f"Hutchinson - exact trace, log|det J_F| / n: mean {hutch.mean():+.2e} (sd {hutch.std():.1e}); "
-          f"exact trace - density side: median {np.median(dens):+.2e}; same side of 1: "
-          f"{exact_check['same_side_of_one_fraction']:.2f}")
-    # threshold: Hutchinson is unbiased, so the mean difference over the patches must lie within
-    # four standard errors of zero (its spread across patches is the error model)
-    assert abs(hutch.mean()) <= 4 * hutch.std() / math.sqrt(num_test) + 1e-12, "Hutchinson is biased"
+    log_lam = (pfode.log_det_from_density(v, z_star, x).numpy()) / n        # log lambda_bar_G(z*)
+    log_lam_se_used = np.zeros(num_test)
+    if resolved:
+        diff = log_lam_hutch - log_lam
+        exact_check = dict(hutchinson_minus_density_median=float(np.median(diff)),
+                           hutchinson_within_2se=float(np.mean(np.abs(diff) <= 2 * log_lam_se)),
+                           hutchinson_same_side=float(np.mean((log_lam_hutch > 0) == (log_lam > 0))))
+        print(f"Hutchinson - density side, log lambda_bar: median {np.median(diff):+.2e}; within two "
+              f"standard errors for {exact_check['hutchinson_within_2se']:.2f}; same side of 1 for "
+              f"{exact_check['hutchinson_same_side']:.2f}")
+else:
+    log_lam, log_lam_se_used = log_lam_hutch, log_lam_se
+lam_bar = np.exp(log_lam)
+decided_up = log_lam > 2 * log_lam_se_used
+decided_down = log_lam < -2 * log_lam_se_used
+print(f"lambda_bar median {np.nanmedian(lam_bar):.3g}; P(lambda_bar > 1) = {np.mean(decided_up):.2f} "
+      f"(undecided {1 - np.mean(decided_up) - np.mean(decided_down):.2f})")
 
 # %% [markdown]
 # ## The row of the table
@@ -307,13 +323,14 @@ def slopes(lk, ldz, le):
 logs = (np.log(k), np.log(per_method["euler"]["dz"]), np.log(e))
 slope_k = pfode.stats.bootstrap(lambda *a: slopes(*a)[1], *logs, **boot)
 slope_dz = pfode.stats.bootstrap(lambda *a: slopes(*a)[2], *logs, **boot)
-row = dict(field=field, N=N, n=n, patch=patch if field == "local-score" else 0, std=std,
+row = dict(field=field, N=N, n=n, smoke=run.smoke, patch=patch if field == "local-score" else 0, std=std,
            memorised_fraction=float(memorised.mean()),
            nn_distance_median=float(np.median(d_samples[:, 0])),
            nn_ratio_median=float(np.median(ratio)),
            test_nn_distance_median=float(np.median(d_test[:, 0])),
-           p_lambda_bar_gt_1=float(np.mean(lam_bar > 1)),
-           lambda_bar_median=float(np.median(lam_bar)),
+           p_lambda_bar_gt_1=float(np.mean(decided_up)),
+           p_lambda_bar_undecided=float(1 - np.mean(decided_up) - np.mean(decided_down)),
+           lambda_bar_median=float(np.nanmedian(lam_bar)), liouville_resolved=resolved,
            kappa_median=float(np.median(k)),
            kappa_median_low=0.0, kappa_median_high=0.0,
            E_median=float(np.median(e)), E_median_low=0.0, E_median_high=0.0,
@@ -337,7 +354,8 @@ for m in methods:
 fx_iv = pfode.stats.bootstrap(np.median, fx, **boot)
 row["fx_norm2_over_n_low"], row["fx_norm2_over_n_high"] = fx_iv.low, fx_iv.high
 per_patch = pd.DataFrame(dict(
-    patch_index=pick, photo=photo, test_nn_distance=d_test[:, 0], lambda_bar=lam_bar, fx_norm2_over_n=fx,
+    patch_index=pick, photo=photo, test_nn_distance=d_test[:, 0], lambda_bar=lam_bar,
+    log_lambda_bar_se=log_lam_se_used, log_lambda_bar_hutchinson=log_lam_hutch, fx_norm2_over_n=fx,
     sigma_max=sigma_max, kappa_top=kappa_top,
     **{f"{q}_{m}": per_method[m][q] for m in methods for q in ("err", "kappa", "lam", "dz", "kappa_star", "e_gen")
        if not (q == "lam" and m != "euler")}))

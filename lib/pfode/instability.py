@@ -375,7 +375,8 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
                      rtol: Optional[float] = None, atol: Optional[float] = None,
                      trace: str = "exact", probes: Optional[torch.Tensor] = None,
                      num_probes: Optional[int] = None,
-                     generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     generator: Optional[torch.Generator] = None,
+                     max_nfe: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(M(z), log|det J_M(z)|)`` for the flow map ``M = G`` or ``M = F``, by Liouville's
     formula [book: eq-ch5-liouville], in one solve.
 
@@ -393,7 +394,8 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
     ``εᵀ (∇v) ε`` averaged over probes held fixed along the path (as in FFJORD): either
     ``probes`` of shape (P, B, n), or ``num_probes`` (default 1) Rademacher probes drawn once
     from ``generator``. With one probe per row, ``z.repeat(R, 1)`` gives R independent
-    estimates per point. ``steps`` uniform steps, or an explicit grid ``ts`` from the start
+    estimates per point. ``max_nfe`` stops an adaptive solve that would spend more
+    evaluations (:class:`~pfode.BudgetExceeded`). ``steps`` uniform steps, or an explicit grid ``ts`` from the start
     to the end time of ``direction`` (e.g. one refined where the field is stiff).
     Shapes: (B, n) and (B,).
     """
@@ -435,7 +437,7 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
     t0, t1 = (1.0, 0.0) if direction == "generate" else (0.0, 1.0)
     y0 = torch.cat([z, torch.zeros(B, 1, dtype=z.dtype, device=z.device)], 1)  # (B, n + 1)
     y1 = integrate(augmented, y0, time_grid(t0, t1, steps=steps, ts=ts, default_steps=default_steps(method)),
-                   method=method, rtol=rtol, atol=atol)
+                   method=method, rtol=rtol, atol=atol, max_nfe=max_nfe)
     return y1[:, :n], y1[:, n]
 
 

@@ -323,7 +323,7 @@ def slopes(lk, ldz, le):
 logs = (np.log(k), np.log(per_method["euler"]["dz"]), np.log(e))
 slope_k = pfode.stats.bootstrap(lambda *a: slopes(*a)[1], *logs, **boot)
 slope_dz = pfode.stats.bootstrap(lambda *a: slopes(*a)[2], *logs, **boot)
-row = dict(field=field, N=N, n=n, smoke=run.smoke, patch=patch if field == "local-score" else 0, std=std,
+row = dict(field=field, N=N, n=n, smoke=run.smoke,
            memorised_fraction=float(memorised.mean()),
            nn_distance_median=float(np.median(d_samples[:, 0])),
            nn_ratio_median=float(np.median(ratio)),

@@ -317,7 +317,9 @@ verdict = pd.DataFrame(verdict)
 display(verdict.style.hide(axis="index"))
 markdown = ["| " + " | ".join(verdict.columns) + " |", "|" + "---|" * len(verdict.columns)]
 markdown += ["| " + " | ".join(str(v) for v in r) + " |" for r in verdict.itertuples(index=False)]
-print("\n".join(markdown))                     # the table as the chapter page prints it
+table_md = pfode.nb.figure_dir() / "ch15_verdict_table.md"     # the table as the chapter page prints it
+table_md.write_text("\n".join(markdown) + "\n")
+print(f"the verdict table in Markdown: {table_md}")
 
 # %% [markdown]
 # ## Is the Liouville integral resolved for the fields without a density?

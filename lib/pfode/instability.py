@@ -395,9 +395,9 @@ def log_det_jacobian(field: Field, z: torch.Tensor, *, direction: str = "generat
     ``probes`` of shape (P, B, n), or ``num_probes`` (default 1) Rademacher probes drawn once
     from ``generator``. With one probe per row, ``z.repeat(R, 1)`` gives R independent
     estimates per point. ``max_nfe`` stops an adaptive solve that would spend more
-    evaluations (:class:`~pfode.BudgetExceeded`). ``steps`` uniform steps, or an explicit grid ``ts`` from the start
-    to the end time of ``direction`` (e.g. one refined where the field is stiff).
-    Shapes: (B, n) and (B,).
+    evaluations (:class:`~pfode.BudgetExceeded`). The grid is ``steps`` uniform steps, or an
+    explicit ``ts`` from the start to the end time of ``direction`` (e.g. one refined where the
+    field is stiff). Shapes: (B, n) and (B,).
     """
     check_choice(direction, "direction", ("generate", "invert"))
     z = as_batch(z, "z", n=getattr(field, "n", None))

@@ -213,6 +213,8 @@ for i, kind in enumerate(KINDS):
                      f"{row.spearman_high:+.2f}]")
         ax.title.set_fontsize(8)
         pfode.nb.log_axes(ax)
+        if np.log10(p["kappa_euler"].max() / p["kappa_euler"].min()) < 1:   # ticks at every digit: thin them
+            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
         if i == len(KINDS) - 1:
             ax.set_xlabel("κ (Euler)")
         if j == 0:

@@ -121,12 +121,13 @@ class LocalScoreMachine:
         X = F.unfold(x.reshape(-1, *self.shape), self.patch, padding=self.patch // 2)
         return X.permute(2, 0, 1)
 
-    def _rows(self, B: int) -> int:
+    def _rows(self) -> int:
         return max(1, _BLOCK // (self.L * self.N))
 
-    def _block(self, x, t, w=None):
-        """v (and J_v w) for one block of rows; t of shape (1,) or (rows,)."""
-        Yt, Y2, Yc = self._params(x)
+    def _posterior(self, x, t):
+        """Responsibilities r (L, B, N) of one block of rows, with a(t), (1-t)/Sigma as
+        (1, 1|B, 1) and t/Sigma as (1|B, 1); t of shape (1,) or (rows,) ([book: eq-ls-resp])."""
+        Yt, Y2, _ = self._params(x)
         c = 1 - t
         sigma = c * c * self.std ** 2 + t * t                                 # (1|B,)
         a = (t - c * self.std ** 2) / sigma
@@ -138,30 +139,28 @@ class LocalScoreMachine:
                                    beta=-0.5 * float(c * c / sigma), alpha=float(c / sigma))
         else:
             logits = cs * torch.bmm(X, Yt) - (0.5 * c[None, :, None] * cs) * Y2   # (L, B, N)
-        r = torch.softmax(logits, dim=2)
+        return torch.softmax(logits, dim=2), a[:, None], cs, (t / sigma)[:, None]
+
+    def _block(self, x, t, w=None):
+        """v (and J_v w) for one block of rows; t of shape (1,) or (rows,)."""
+        Yt, _, Yc = self._params(x)
+        r, a, cs, ts = self._posterior(x, t)
         B = x.shape[0]
 
         def place(m):                                                         # (L, B, C) -> (B, n)
             return m.permute(1, 2, 0).reshape(B, self.n)
 
-        ts = (t / sigma)[:, None]
         if w is None:
-            return a[:, None] * x - ts * place(torch.bmm(r, Yc)), None
+            return a * x - ts * place(torch.bmm(r, Yc)), None
         gw = cs * torch.bmm(self._unfold(w), Yt)                              # (L, B, N): g_k . w
         dr = r * (gw - (r * gw).sum(2, keepdim=True))                         # d r / dx . w
         both = torch.bmm(torch.cat([r, dr], 1), Yc)                           # (L, 2B, C) GEMM
-        v = a[:, None] * x - ts * place(both[:, :B])
-        return v, a[:, None] * w - ts * place(both[:, B:])
+        return a * x - ts * place(both[:, :B]), a * w - ts * place(both[:, B:])
 
     def _vjp_block(self, x, t, u):
         """``∇_x v(x, t)ᵀ u`` for one block of rows ([book: eq-ls-jacobian], transposed)."""
-        Yt, Y2, Yc = self._params(x)
-        c = 1 - t
-        sigma = c * c * self.std ** 2 + t * t
-        a = (t - c * self.std ** 2) / sigma
-        cs = (c / sigma)[None, :, None]
-        X = self._unfold(x)
-        r = torch.softmax(cs * torch.bmm(X, Yt) - (0.5 * c[None, :, None] * cs) * Y2, dim=2)
+        Yt, _, Yc = self._params(x)
+        r, a, cs, ts = self._posterior(x, t)
         B, C = x.shape[0], self.shape[0]
         ul = u.reshape(B, C, self.L).permute(2, 0, 1)                          # (L, B, C)
         uc = torch.bmm(ul, Yc.transpose(1, 2))                                # (L, B, N): u_l . c_lk
@@ -169,7 +168,7 @@ class LocalScoreMachine:
         gW = cs * torch.bmm(beta, Yt.transpose(1, 2))                         # (L, B, D)
         H, W = self.shape[1:]
         folded = F.fold(gW.permute(1, 2, 0), (H, W), self.patch, padding=self.patch // 2)
-        return a[:, None] * u - (t / sigma)[:, None] * folded.reshape(B, self.n)
+        return a * u - ts * folded.reshape(B, self.n)
 
     def velocity_vjp(self, x: torch.Tensor, t, u: torch.Tensor) -> torch.Tensor:
         """``∇_x v(x, t)ᵀ u`` in closed form, shape (B, n): the transpose of
@@ -183,7 +182,7 @@ class LocalScoreMachine:
         if u.shape != x.shape:
             raise ValueError(f"u must have the shape of x, {tuple(x.shape)}, got {tuple(u.shape)}")
         t = self._time(t, x)
-        rows = self._rows(x.shape[0])
+        rows = self._rows()
         return torch.cat([self._vjp_block(x[i:i + rows], t if t.numel() == 1 else t[i:i + rows],
                                           u[i:i + rows]) for i in range(0, x.shape[0], rows)])
 
@@ -195,7 +194,7 @@ class LocalScoreMachine:
                 raise ValueError(f"w must have the shape of x, {tuple(x.shape)}, got {tuple(w.shape)}")
         check_norms((x * x).sum(1), x, what="; the patch posteriors are not defined there")
         t = self._time(t, x)
-        rows = self._rows(x.shape[0])
+        rows = self._rows()
         outs = []
         for i in range(0, x.shape[0], rows):
             ti = t if t.numel() == 1 else t[i:i + rows]

@@ -374,8 +374,10 @@ ks = [boot_median(p["kappa_star_euler"].to_numpy()) for _, p in mix + trained + 
 assert all(iv.high < 1 for iv in ks), ks                  # threshold: kappa* = 1 separates contraction from amplification
 # 5. ... although directions of strong stretch exist: the top singular direction against random ones.
 top_tr = [boot_median((p["kappa_top"] / p["kappa_euler"]).to_numpy()) for _, p in trained]
+# threshold: "an order of magnitude": the interval's lower end above 10
 assert all(iv.low > 10 for iv in top_tr), top_tr
 smax_tr = [boot_median(p["sigma_max"].to_numpy()) for _, p in trained]
+# threshold: sigma_max = 1 separates stretching from contraction
 assert all(iv.low > 1 for iv in smax_tr), smax_tr
 # 6. The reconstruction error: Heun reconstructs held-out patches under every trained model and
 # under none of the mixtures.
@@ -385,6 +387,7 @@ assert all(iv.high < 0.02 for iv in e_heun_tr), e_heun_tr   # threshold: 0.02 is
 assert all(iv.low > 1 for iv in e_heun_mix), e_heun_mix
 # 7. Correlation of E with kappa (Euler): present for the trained MMDiT from N = 128 on.
 rho_tr = table[(table["field"] == "trained-mmdit") & (table["N"] >= 128)]
+# threshold: the bootstrap interval excludes 0 (present) or contains it (not detectable)
 assert (rho_tr["spearman_low"] > 0).all(), rho_tr[["N", "spearman_E_kappa", "spearman_low"]]
 rho_mix = table[table["field"] == "mixture"]
 assert ((rho_mix["spearman_low"] < 0) & (rho_mix["spearman_high"] > 0)).all()   # no correlation for the mixture
@@ -408,6 +411,7 @@ strat_tr = [c.estimate for (k, N, h), c in strata_raw.items() if k == "trained-m
 strat_ls = [c.estimate for (k, N, h), c in strata_raw.items() if k == "local-score" and N >= 128 and h == "nearer half"]
 # 8. The identity's slope on log kappa is far below 1: kappa is measured along random directions.
 slopes_all = table["slope_log_kappa_high"]
+# threshold: the identity's slope 1 lies above every interval
 assert (slopes_all < 1).all(), table[["field", "N", "slope_log_kappa", "slope_log_kappa_high"]]
 # 9. The mixture's kappa* is the Euler product of a(t) = (t - (1-t) s^2) / Sigma(t) on the grid: where
 # one component holds the whole posterior, Cov_r vanishes in eq-gmm-jacobian and the regeneration

@@ -279,3 +279,196 @@ def test_shared_cov_score_gaussian_closed_form():
                                (-(x - a * m - b * mu) / (a * a * 0.09 + v)).numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="x0_law"):
         sde.shared_cov_score(p, sde.Mixture(m.expand(2, 2), torch.tensor([0.1, 0.2], dtype=DT)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian laws under an affine score error
+# ---------------------------------------------------------------------------------------------
+def _gauss(n=3, B=2, seed=4):
+    g = torch.Generator().manual_seed(seed)
+    L = torch.randn(n, n, generator=g, dtype=DT) * 0.2 + 0.3 * torch.eye(n, dtype=DT)
+    return (torch.randn(B, n, generator=g, dtype=DT), L @ L.T,
+            torch.randn(B, n, generator=g, dtype=DT) * 0.5)
+
+
+def _errors(n):
+    rho = torch.linspace(-1.0, 1.0, n, dtype=DT)
+    return {"none": None,
+            "shift": sde.ScoreError(lambda t: 0.7 * rho),
+            "shift(t)+scale(t)": sde.ScoreError(lambda t: (1 - t) ** 2 * rho, lambda t: 0.3 * (1 - t))}
+
+
+@pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)
+def test_gaussian_reverse_law_returns_the_law_it_started_from(proc):
+    """Time reversal (Anderson 1982): with the exact score, started from the exact marginal p_T,
+    the reverse SDE ends in the law of x0. The moment equations must return (mean, cov)."""
+    m, C, mu = _gauss()
+    law = sde.gaussian_reverse_law(proc, m, C, mu, t_start=proc.t_start(), start="marginal")
+    # threshold: the ODE solver's tolerance (rtol 1e-10) on quantities of size ~1
+    np.testing.assert_allclose(law.mean.numpy(), m.numpy(), atol=1e-7)
+    np.testing.assert_allclose(law.cov.numpy(), C.numpy(), atol=1e-7)
+
+
+def _em_affine_moments(proc, score, x_mean, x_cov, mu, steps, t_start):
+    """A second method for the Euler-Maruyama output law: the sampler is affine in its start and in
+    its increments, out = c + M x_T + Σ_i N_i ξ_i, so unit perturbations of one batch give c, M and
+    every N_i; mean = c + M E x_T, cov = M Cov(x_T) Mᵀ + Σ_i N_i N_iᵀ. One measurement row."""
+    n = x_mean.shape[0]
+    rows = 1 + n + steps * n
+    x = x_mean.expand(rows, n).clone()
+    x[1:n + 1] += torch.eye(n, dtype=DT)
+    noise = torch.zeros(rows, steps, n, dtype=DT)
+    for i in range(steps):
+        noise[1 + n + i * n:1 + n + (i + 1) * n, i] = torch.eye(n, dtype=DT)
+    out = sde.euler_maruyama(proc, score, x, mu.expand(rows, n), steps=steps, t_start=t_start, noise=noise)
+    c = out[0]
+    M = (out[1:n + 1] - c).T
+    N = out[1 + n:] - c
+    return c, M @ x_cov @ M.T + N.T @ N
+
+
+@pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)
+@pytest.mark.parametrize("err", ["none", "shift", "shift(t)+scale(t)"])
+def test_gaussian_em_law_equals_the_sampler(proc, err):
+    """The recursion in the eigenbasis against the sampler itself (perturbation method above),
+    with the exact score of the general Mixture code and the perturbed score."""
+    m, C, mu = _gauss()
+    error = _errors(3)[err]
+    t0, steps = proc.t_start(), 40
+    law = sde.gaussian_em_law(proc, m, C, mu, error=error, steps=steps, t_start=t0)
+    for i in range(2):
+        score = sde.exact_score(proc, sde.Mixture(m[i:i + 1], C[None]))
+        score = score if error is None else error(score)
+        _, b, v = proc.coefficients(t0)
+        mean, cov = _em_affine_moments(proc, score, b * mu[i], v * torch.eye(3, dtype=DT), mu[i:i + 1], steps, t0)
+        # threshold: two exact computations of the same affine recursion: round-off only
+        np.testing.assert_allclose(law.mean[i].numpy(), mean.numpy(), atol=1e-10)
+        np.testing.assert_allclose(law.cov.numpy(), cov.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("proc", [p for p in _processes() if p.name in ("SGM", "D3GM", "Bridge (I2SB)")],
+                         ids=lambda p: p.name)
+def test_gaussian_em_law_converges_to_the_moment_equations(proc):
+    """Weak order one: the distance of the Euler-Maruyama law to the continuous one halves when
+    the steps double, with a shift and a scale error."""
+    m, C, mu = _gauss()
+    error = _errors(3)["shift(t)+scale(t)"]
+    t0 = proc.t_start()
+    ref = sde.gaussian_reverse_law(proc, m, C, mu, error=error, t_start=t0)
+    errs = []
+    for k in (100, 200, 400):
+        law = sde.gaussian_em_law(proc, m, C, mu, error=error, steps=k, t_start=t0)
+        errs.append(float((law.mean - ref.mean).abs().max() + (law.cov - ref.cov).abs().max()))
+    # threshold: order one: observed order log2(e_k / e_2k) within 0.2 of 1 (the O(h²) remainder)
+    for e1, e2 in zip(errs, errs[1:]):
+        assert abs(math.log2(e1 / e2) - 1) < 0.2, errs
+
+
+@pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)
+def test_constant_score_error_bias_is_the_gain_integral(proc):
+    """[book: eq-se-gain]: a constant shift u of the score moves the final mean by
+    Γ u with Γ = ∫_0^{T} Φ(t) g_t² dt, Φ(t) = exp(-∫_0^t (g²/V - k)), computed here by nested
+    quadrature in one dimension."""
+    c, m, mu, u = 0.05, 0.4, 0.1, 0.3
+    t0 = proc.t_start()
+
+    def rate(r):
+        a, _, v = proc.coefficients(r)
+        return proc.diffusion(r) ** 2 / (a * a * c + v) - proc.drift_coefficients(r)[0]
+
+    def integrand(t):
+        return math.exp(-quad(rate, 0, t, limit=200)[0]) * proc.diffusion(t) ** 2
+
+    gain = quad(integrand, 0, t0, limit=200, epsrel=1e-9)[0]
+    args = (proc, torch.tensor([[m]], dtype=DT), torch.tensor([[c]], dtype=DT), torch.tensor([mu], dtype=DT))
+    shifted = sde.gaussian_reverse_law(*args, error=sde.ScoreError(lambda t: torch.tensor([u], dtype=DT)), t_start=t0)
+    clean = sde.gaussian_reverse_law(*args, t_start=t0)
+    # threshold: quadrature and ODE tolerances (1e-9 relative) on a bias of size ~0.1-1
+    np.testing.assert_allclose(float(shifted.mean - clean.mean), gain * u, rtol=1e-6)
+    # the closed-form propagator Φ(t) = c a_t / V_t of the library against the nested quadrature
+    # threshold: two quadratures of the same integral, relative tolerance 1e-9 each
+    np.testing.assert_allclose(sde.error_gain(proc, c, t_start=t0), gain, rtol=1e-7)
+    np.testing.assert_allclose(float(shifted.cov), float(clean.cov), rtol=1e-9)
+
+
+def test_gaussian_w2_closed_forms():
+    from scipy.linalg import sqrtm
+    m1, C1, _ = _gauss(4, 3, 1)
+    m2, C2, _ = _gauss(4, 3, 2)
+    p, q = sde.GaussianLaw(m1, C1), sde.GaussianLaw(m2, C2)
+    r = sqrtm(C2.numpy())
+    ref = ((m1 - m2) ** 2).sum(1).numpy() + np.trace(C1.numpy() + C2.numpy() - 2 * sqrtm(r @ C1.numpy() @ r).real)
+    # threshold: two matrix square roots (eigh, Schur) agree to round-off
+    np.testing.assert_allclose(sde.gaussian_w2(p, q).numpy() ** 2, ref, rtol=1e-9)
+    one = sde.gaussian_w2(sde.GaussianLaw(torch.zeros(1, 1, dtype=DT), torch.tensor([[0.25]], dtype=DT)),
+                          sde.GaussianLaw(torch.ones(1, 1, dtype=DT), torch.tensor([[0.09]], dtype=DT)))
+    np.testing.assert_allclose(float(one), math.sqrt(1 + (0.5 - 0.3) ** 2), rtol=1e-12)
+    # threshold: a law is at distance 0 from itself, up to the square root of round-off in the trace
+    assert float(sde.gaussian_w2(p, p).max()) < 1e-6
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), torch.eye(3), torch.zeros(2)), "cov"),
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), -torch.eye(2), torch.zeros(2)), "cov"),
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), torch.eye(2), torch.zeros(3)), "mu"),
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), torch.eye(2), torch.zeros(2), error=1.0), "error"),
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), torch.eye(2), torch.zeros(2), start="x"), "start"),
+    (lambda: sde.gaussian_em_law("VP", torch.zeros(1, 2), torch.eye(2), torch.zeros(2)), "process"),
+    (lambda: sde.gaussian_reverse_law(_processes()[0], torch.zeros(1, 2), torch.eye(2), torch.zeros(2), t_end=2.0), "t_end"),
+    (lambda: sde.Bridge(sde.ThetaSchedule()).t_start(2.0), "eps"),
+    (lambda: sde.smooth_field(torch.ones(3, 2), 1.0), "basis"),
+    (lambda: sde.smooth_field(torch.eye(3)[:, :2], -1.0), "size"),
+    (lambda: sde.gaussian_em_law(_processes()[0], torch.zeros(1, 2), torch.eye(2), torch.zeros(2),
+                                 error=sde.ScoreError(field=lambda x, t: x)), "field"),
+    (lambda: sde.error_gain(_processes()[0], 0.0), "c"),
+])
+def test_gaussian_law_validation_names_argument(call, arg):
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        call()
+
+
+def test_smooth_field_is_bounded_and_not_affine():
+    basis = torch.linalg.qr(torch.randn(6, 3, generator=torch.Generator().manual_seed(0), dtype=DT)).Q
+    f = sde.smooth_field(basis, 0.8, bandwidth=0.5, seed=3)
+    x = 4 * torch.randn(2000, 6, generator=torch.Generator().manual_seed(1), dtype=DT)
+    e = f(x, 0.3)
+    # threshold: the bound ‖R s‖ = ‖s‖ ≤ √q of the construction, up to round-off
+    assert float(e.norm(dim=1).max()) <= 0.8 * (1 + 1e-12)
+    mid = f((x[:1] + x[1:2]) / 2, 0.0)
+    # threshold: not affine: the midpoint rule fails by far more than round-off
+    assert float((mid - (e[:1] + e[1:2]) / 2).norm()) > 1e-3
+    assert torch.equal(sde.smooth_field(basis, 0.8, bandwidth=0.5, seed=3)(x, 0.0), e)
+
+
+@pytest.mark.parametrize("proc", [p for p in _processes() if p.name in ("SGM", "D3GM", "Bridge (I2SB)")],
+                         ids=lambda p: p.name)
+def test_pathwise_bound_for_a_non_affine_error(proc):
+    """[book: prop-se-pathwise], discrete form: on the same start and the same Brownian path, a
+    score error with ‖e‖ ≤ C moves the Euler-Maruyama end by at most C Γ_h(c_max), the discrete
+    gain (the mean displacement of a unit constant error along the top eigenvector); a constant
+    error along that eigenvector attains it."""
+    m, C, mu = _gauss()
+    steps, t0, size = 60, proc.t_start(), 0.5
+    c, U = torch.linalg.eigh(C)
+    top = U[:, -1]
+    zero = torch.zeros(1, 3, dtype=DT)
+    unit = sde.gaussian_em_law(proc, zero, C, zero, error=sde.ScoreError(lambda t: top), steps=steps, t_start=t0)
+    base = sde.gaussian_em_law(proc, zero, C, zero, steps=steps, t_start=t0)
+    gain_h = float((unit.mean - base.mean) @ top)
+    basis = torch.linalg.qr(torch.randn(3, 2, generator=torch.Generator().manual_seed(5), dtype=DT)).Q
+    err = sde.ScoreError(field=sde.smooth_field(basis, size, bandwidth=0.3, seed=2))
+    score = sde.exact_score(proc, sde.Mixture(m[:1], C[None]))
+    xT = proc.terminal(mu[0], 200, torch.Generator().manual_seed(0), t=t0)
+    kw = dict(steps=steps, t_start=t0, seed=11)
+    d = sde.euler_maruyama(proc, err(score), xT, mu[0], **kw) - sde.euler_maruyama(proc, score, xT, mu[0], **kw)
+    # threshold: the inequality of the proposition, exact up to round-off (relative 1e-9)
+    assert float(d.norm(dim=1).max()) <= size * gain_h * (1 + 1e-9)
+    # threshold: the field is not aligned with the top eigenvector on every step: strictly inside
+    assert float(d.norm(dim=1).max()) < size * gain_h
+    const = sde.ScoreError(lambda t: size * top)
+    d1 = sde.euler_maruyama(proc, const(score), xT, mu[0], **kw) - sde.euler_maruyama(proc, score, xT, mu[0], **kw)
+    # threshold: equality for the worst constant error, round-off only
+    np.testing.assert_allclose(d1.norm(dim=1).numpy(), size * gain_h, rtol=1e-9)
+    # the continuous gain is the limit of the discrete one (order h)
+    # threshold: at 60 steps the first-order discretisation error is below 10 % for these schedules
+    assert abs(gain_h / sde.error_gain(proc, float(c[-1]), t_start=t0) - 1) < 0.1

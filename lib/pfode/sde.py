@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -323,8 +324,19 @@ class LinearSDE:
         """(a_t, b_t, v_t) of the conditional marginal ([book: eq-ch11-affine])."""
         raise NotImplementedError
 
-    def drift(self, x: torch.Tensor, t, mu) -> torch.Tensor:
+    def drift_coefficients(self, t) -> tuple[float, float]:
+        """(k_t, l_t) of the affine drift ``f(x, t, mu) = -k_t x + l_t mu``."""
         raise NotImplementedError
+
+    def drift(self, x: torch.Tensor, t, mu) -> torch.Tensor:
+        """``f(x, t, mu) = -k_t x + l_t mu`` (:meth:`drift_coefficients`)."""
+        x = as_batch(x, "x")
+        k, ell = self.drift_coefficients(t)
+        return -k * x + ell * _mu(mu, x) if ell != 0 else -k * x
+
+    def t_start(self, eps: float = 0.01) -> float:
+        """Where the reverse process starts: ``T`` (the bridge, singular at ``T``, starts at ``T - eps``)."""
+        return self.T
 
     def diffusion(self, t) -> float:
         raise NotImplementedError
@@ -386,9 +398,9 @@ class D3GM(LinearSDE):
         e = math.exp(-self.schedule.theta_bar(t))
         return e, 1 - e, (self.tau * self.lam) ** 2 * (1 - e * e)
 
-    def drift(self, x, t, mu):
-        x = as_batch(x, "x")
-        return self.schedule.theta(t) * (_mu(mu, x) - x)
+    def drift_coefficients(self, t):
+        th = self.schedule.theta(t)
+        return th, th
 
     def diffusion(self, t):
         return self.tau * self.lam * math.sqrt(2 * self.schedule.theta(t))
@@ -417,9 +429,8 @@ class VP(LinearSDE):
         e = math.exp(-self.schedule.theta_bar(t))
         return e, 0.0, 1 - e * e
 
-    def drift(self, x, t, mu):
-        x = as_batch(x, "x")
-        return -self.schedule.theta(t) * x
+    def drift_coefficients(self, t):
+        return self.schedule.theta(t), 0.0
 
     def diffusion(self, t):
         return math.sqrt(2 * self.schedule.theta(t))
@@ -455,9 +466,9 @@ class DecoupledOU(LinearSDE):
         e = math.exp(-self.schedule.theta_bar(t))
         return e, 1 - e, self._var(t)
 
-    def drift(self, x, t, mu):
-        x = as_batch(x, "x")
-        return self.schedule.theta(t) * (_mu(mu, x) - x)
+    def drift_coefficients(self, t):
+        th = self.schedule.theta(t)
+        return th, th
 
     def diffusion(self, t):
         return self.lam * math.sqrt(2 * self.sigma_schedule.theta(t))
@@ -485,15 +496,20 @@ class Bridge(LinearSDE):
         s = t / self.T
         return 1 - s, s, self.g ** 2 * t * (self.T - t) / self.T
 
-    def drift(self, x, t, mu):
-        x = as_batch(x, "x")
+    def drift_coefficients(self, t):
         t = _scalar_time(t, self.T)
         if t >= self.T:
             raise ValueError("t must be < T for the bridge drift (singular at T)")
-        return (_mu(mu, x) - x) / (self.T - t)
+        return 1 / (self.T - t), 1 / (self.T - t)
 
     def diffusion(self, t):
         return self.g
+
+    def t_start(self, eps: float = 0.01) -> float:
+        check_positive(eps, "eps")
+        if eps >= self.T:
+            raise ValueError(f"eps must be < T = {self.T:g}, got {eps}")
+        return self.T - eps
 
 
 # ----------------------------------------------------------------------------------------
@@ -714,3 +730,260 @@ def shared_cov_score(process: LinearSDE, x0_law: Mixture) -> Callable:
         rm = torch.bmm(r[:, None, :], means_r)[:, 0] if batched else r @ means_r  # (B, n)
         return -((xr - a * rm) / d) @ U.T
     return score
+
+
+def families(schedule: Optional[ThetaSchedule] = None, *, lam: float = 0.1, tau: float = 1.5,
+             g_bridge: float = 0.3, sigma_schedule: Optional[ThetaSchedule] = None) -> dict:
+    """The five families of [book: ch-measure-preserving] on one θ schedule, by name: SGM, IR-SDE,
+    the coefficient-decoupled OU (noise from ``sigma_schedule``), the bridge and D³GM.
+
+    Defaults: the cosine schedule with ``exp(-θ̄_T) = 0.01`` and, for the decoupled OU, the quadratic
+    one with the same terminal value (the parameters of the restoration chapters).
+    """
+    schedule = ThetaSchedule.terminal("cosine", target=0.01) if schedule is None else schedule
+    if sigma_schedule is None:
+        sigma_schedule = ThetaSchedule.terminal("quadratic", target=0.01, T=schedule.T)
+    return {"SGM": VP(schedule), "IR-SDE": IRSDE(schedule, lam=lam),
+            "Coef.-decoupled": DecoupledOU(schedule, sigma_schedule, lam=lam),
+            "Bridge (I2SB)": Bridge(schedule, g=g_bridge), "D3GM": D3GM(schedule, lam=lam, tau=tau)}
+
+
+# ----------------------------------------------------------------------------------------
+# Gaussian laws of the reverse process under an affine score error ([book: ch-score-error])
+# ----------------------------------------------------------------------------------------
+def _no_scale(t) -> float:
+    return 0.0
+
+
+class ScoreError(NamedTuple):
+    r"""An error of the score, ``ŝ(x, t) = (1 + scale(t)) s*(x, t) + shift(t) + field(x, t)``
+    ([book: eq-se-error]).
+
+    ``shift(t)`` returns an ``(n,)`` or ``(B, n)`` tensor (a bias, the same for every ``x``),
+    ``scale(t)`` a float (a score of the wrong magnitude: ``scale > 0`` over-sharpens);
+    ``field(x, t)`` (optional, ``(B, n)``) is a non-affine part, e.g. :func:`smooth_field`. The
+    laws :func:`gaussian_em_law` and :func:`gaussian_reverse_law` are exact for the affine part
+    only and refuse a ``field``. Calling the error on a score returns the perturbed score, for any
+    sampler of this module.
+    """
+
+    shift: Optional[Callable] = None
+    scale: Callable = _no_scale
+    field: Optional[Callable] = None
+
+    def __call__(self, score: Callable) -> Callable:
+        check_callable(score, "score")
+
+        def perturbed(x, t, mu):
+            out = score(x, t, mu)
+            eta = float(self.scale(t))
+            out = (1 + eta) * out if eta != 0 else out
+            if self.shift is not None:
+                out = out + torch.as_tensor(self.shift(t), dtype=out.dtype)
+            if self.field is not None:
+                out = out + self.field(x, t)
+            return out
+        return perturbed
+
+
+def smooth_field(basis, size: float, *, bandwidth: float = 1.0, seed: int = 0) -> Callable:
+    r"""A fixed random smooth vector field with ``‖e(x)‖ ≤ size`` everywhere ([book: eq-se-fields]):
+
+        e(x) = size · R sin(W x + φ) / √q,
+
+    ``R = basis`` (``(n, q)``, orthonormal columns: the images the field points along), random
+    Fourier features ``W ~ N(0, I/bandwidth²)`` (``(q, n)``) and phases ``φ ~ U[0, 2π)``, drawn from
+    a generator seeded ``seed``. ``‖R s‖ = ‖s‖ ≤ √q`` gives the bound; the field is not affine in
+    ``x`` and does not depend on ``t``. Returns ``field(x, t)`` for :class:`ScoreError`.
+    """
+    R = as_real(basis, "basis", torch.float64)
+    if R.dim() != 2 or R.shape[1] == 0 or R.shape[1] > R.shape[0]:
+        raise ValueError(f"basis must have shape (n, q) with 1 <= q <= n, got {tuple(R.shape)}")
+    if not bool(torch.allclose(R.T @ R, torch.eye(R.shape[1], dtype=R.dtype), atol=1e-8)):
+        raise ValueError("basis must have orthonormal columns (e.g. torch.linalg.qr(M).Q)")
+    check_positive(size, "size", allow_zero=True)
+    check_positive(bandwidth, "bandwidth")
+    n, q = R.shape
+    g = torch.Generator().manual_seed(int(check_int(seed, "seed", lower=0)))
+    W = torch.randn(q, n, generator=g, dtype=torch.float64) / float(bandwidth)
+    phi = 2 * math.pi * torch.rand(q, generator=g, dtype=torch.float64)
+
+    def field(x, t):
+        x = as_batch(x, "x", n=n)
+        return float(size) / math.sqrt(q) * torch.sin(x.to(torch.float64) @ W.T + phi) @ R.T
+    return field
+
+
+class GaussianLaw(NamedTuple):
+    """A Gaussian law per batch row: ``mean`` (B, n), one covariance ``cov`` (n, n) for all rows."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+
+    def distribution(self) -> torch.distributions.MultivariateNormal:
+        return torch.distributions.MultivariateNormal(self.mean, covariance_matrix=self.cov)
+
+
+def _gaussian_frame(process, mean, cov, mu, error, t_start, t_end, start):
+    """Checks, and the reverse recursion in the eigenbasis ``U`` of ``cov``.
+
+    Returns ``(ts, c, U, m_start, P_start, coef)`` where ``coef(t) = (A, r, g²)`` gives the
+    linear reverse-time coefficient ``A = k - g²(1+η)/V`` ((n,)), the affine part
+    ``r = -l μ̃ + g²((1+η)M/V + ũ)`` ((B, n)), and ``g²``, all in rotated coordinates
+    ([book: eq-se-recursion])."""
+    if not isinstance(process, LinearSDE):
+        raise ValueError(f"process must be a LinearSDE, got {type(process).__name__}")
+    mean = as_batch(mean, "mean", dtype=torch.float64)
+    n = mean.shape[1]
+    cov = as_real(cov, "cov", torch.float64)
+    if cov.shape != (n, n):
+        raise ValueError(f"cov must have shape ({n}, {n}) like mean's rows, got {tuple(cov.shape)}")
+    if not bool(torch.isfinite(cov).all()) or not bool(torch.allclose(cov, cov.T, rtol=1e-10, atol=1e-12)):
+        raise ValueError("cov must be finite and symmetric")
+    c, U = torch.linalg.eigh(cov)
+    if not bool((c > 0).all()):
+        raise ValueError(f"cov must be positive definite (smallest eigenvalue {float(c[0]):.3g})")
+    mu_r = _mu(mu, mean, "mean") @ U
+    m_r = mean @ U
+    if error is not None and not isinstance(error, ScoreError):
+        raise ValueError(f"error must be a ScoreError or None, got {type(error).__name__}")
+    if error is not None and error.field is not None:
+        raise ValueError("error has a non-affine field: its law has no closed form (simulate it with "
+                         "euler_maruyama and error(score))")
+    t_start = process.T if t_start is None else as_float(t_start, "t_start")
+    t_end = as_float(t_end, "t_end")
+    if not (0 <= t_end < t_start <= process.T):
+        raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
+    check_choice(start, "start", ("terminal", "marginal"))
+    a, b, v = process.coefficients(t_start)
+    if start == "terminal":                  # the samplers' start: the x0-free part N(b mu, v I)
+        m0, P0 = b * mu_r, torch.full((n,), v, dtype=torch.float64)
+    else:                                    # the exact marginal p_{t_start}
+        m0, P0 = a * m_r + b * mu_r, a * a * c + v
+
+    def coef(t):
+        a, b, v = process.coefficients(t)
+        k, ell = process.drift_coefficients(t)
+        g2 = process.diffusion(t) ** 2
+        V, M = a * a * c + v, a * m_r + b * mu_r
+        eta = 0.0 if error is None else float(error.scale(t))
+        r = -ell * mu_r + g2 * (1 + eta) * M / V
+        if error is not None and error.shift is not None:
+            u = torch.as_tensor(error.shift(t), dtype=torch.float64)
+            if u.shape[-1] != n:
+                raise ValueError(f"error.shift(t) must have {n} entries per row, got shape {tuple(u.shape)}")
+            r = r + g2 * (u @ U)
+        return k - g2 * (1 + eta) / V, r, g2
+    return t_start, t_end, c, U, m0.expand_as(m_r).clone(), P0, coef
+
+
+def gaussian_em_law(process: LinearSDE, mean, cov, mu, *, error: Optional[ScoreError] = None,
+                    steps: int = 500, t_start: Optional[float] = None, t_end: float = 0.0,
+                    start: str = "terminal") -> GaussianLaw:
+    r"""The exact law of the Euler–Maruyama output of :func:`euler_maruyama` for a Gaussian
+    ``x0 ~ N(mean_i, cov)`` (one mean per row: a posterior per measurement) with the score
+    ``error(s*)`` ([book: eq-se-recursion]).
+
+    With an affine score the step ``x ← x + h(A x + r) + g√h ξ`` is affine, so in the eigenbasis
+    of ``cov`` the mean and the variance follow ``m ← (1 + hA) m + h r``,
+    ``P ← (1 + hA)² P + g² h`` exactly: no Monte Carlo. ``start="terminal"`` starts, like the
+    samplers, from the x0-free law ``N(b μ, v I)`` at ``t_start``; ``"marginal"`` from the exact
+    marginal ``p_{t_start}``.
+    """
+    check_int(steps, "steps")
+    t_start, t_end, c, U, m, P, coef = _gaussian_frame(process, mean, cov, mu, error, t_start, t_end, start)
+    ts = time_grid(t_start, t_end, steps=steps).tolist()
+    for t, s in zip(ts[:-1], ts[1:]):
+        A, r, g2 = coef(t)
+        h = t - s
+        m = (1 + h * A) * m + h * r
+        P = (1 + h * A) ** 2 * P + g2 * h
+    return GaussianLaw(m @ U.T, (U * P) @ U.T)
+
+
+def gaussian_reverse_law(process: LinearSDE, mean, cov, mu, *, error: Optional[ScoreError] = None,
+                         t_start: Optional[float] = None, t_end: float = 0.0, start: str = "terminal",
+                         rtol: float = 1e-10) -> GaussianLaw:
+    r"""The law of the *continuous* reverse SDE [book: eq-ch11-reverse] at ``t_end`` for a
+    Gaussian ``x0`` and the score ``error(s*)``: the moment equations ([book: eq-se-moments])
+
+        dm/dt = -(A m + r),    dP/dt = -2 A P - g²,
+
+    integrated from ``t_start`` down to ``t_end`` with ``scipy.integrate.solve_ivp`` (Radau,
+    stiff near ``t = 0``), in the eigenbasis of ``cov``. The limit of :func:`gaussian_em_law`
+    as ``steps → ∞``.
+    """
+    from scipy.integrate import solve_ivp
+    from scipy.sparse import diags
+    check_positive(rtol, "rtol")
+    t_start, t_end, c, U, m, P, coef = _gaussian_frame(process, mean, cov, mu, error, t_start, t_end, start)
+    B, n = m.shape
+
+    def rhs(t, y):
+        A, r, g2 = coef(min(max(t, t_end), t_start))
+        A, r = A.numpy(), r.numpy()
+        mm, PP = y[:B * n].reshape(B, n), y[B * n:]
+        return np.concatenate([-(A * mm + r).ravel(), -2 * A * PP - g2])
+
+    def jac(t, y):                         # the system is linear and diagonal in this basis
+        A = coef(min(max(t, t_end), t_start))[0].numpy()
+        return diags(np.concatenate([np.tile(-A, B), -2 * A]))
+
+    y0 = np.concatenate([m.numpy().ravel(), P.numpy()])
+    sol = solve_ivp(rhs, (t_start, t_end), y0, method="Radau", jac=jac, rtol=rtol, atol=rtol * 1e-2)
+    if not sol.success:  # pragma: no cover - solver failure is reported, not hidden
+        raise RuntimeError(f"moment equations did not integrate: {sol.message}")
+    y = torch.as_tensor(sol.y[:, -1], dtype=torch.float64)
+    m, P = y[:B * n].reshape(B, n), y[B * n:]
+    return GaussianLaw(m @ U.T, (U * P) @ U.T)
+
+
+def gaussian_w2(p: GaussianLaw, q: GaussianLaw) -> torch.Tensor:
+    r"""The 2-Wasserstein distance between Gaussians, row by row (Bures):
+    ``W₂² = ‖m_p - m_q‖² + tr(P + Q - 2 (Q^{1/2} P Q^{1/2})^{1/2})``, shape (B,)."""
+    def sqrtm(S):
+        w, V = torch.linalg.eigh(0.5 * (S + S.T))
+        return (V * w.clamp_min(0).sqrt()) @ V.T
+    rq = sqrtm(q.cov)
+    bures = torch.trace(p.cov + q.cov - 2 * sqrtm(rq @ p.cov @ rq)).clamp_min(0)
+    d2 = ((p.mean - q.mean) ** 2).sum(-1)
+    return torch.sqrt(d2 + bures)
+
+
+def error_gain(process: LinearSDE, c, *, t_start: Optional[float] = None, t_end: float = 0.0,
+               weight: Optional[Callable] = None) -> np.ndarray:
+    r"""The gain ``Γ(c) = ∫_{t_end}^{t_start} Φ(t_end, t) g_t² w(t) dt`` of a score error in an
+    eigen-direction of posterior variance ``c`` ([book: eq-se-gain]), with the propagator of the
+    exact-score reverse SDE in closed form,
+
+        Φ(s, t) = (V_s a_t) / (V_t a_s),   V_t = a_t² c + v_t        ([book: prop-se-propagator]).
+
+    A score error ``e`` with ``‖e(x, t)‖ ≤ w(t)`` moves every path's end by at most
+    ``Γ(c_max)`` ([book: prop-se-pathwise]); a constant error ``u`` along that direction moves the
+    mean by exactly ``Γ(c) u``. ``c`` is a float or an array; ``weight`` defaults to 1 (a bounded
+    error), ``lambda t: 1/sqrt(v_t)`` is a noise-prediction error of unit size. Quadrature
+    (``scipy.integrate.quad``) per value of ``c``.
+    """
+    from scipy.integrate import quad
+    if not isinstance(process, LinearSDE):
+        raise ValueError(f"process must be a LinearSDE, got {type(process).__name__}")
+    check_callable(weight, "weight", optional=True)
+    t_start = process.t_start() if t_start is None else as_float(t_start, "t_start")
+    t_end = as_float(t_end, "t_end")
+    if not (0 <= t_end < t_start <= process.T):
+        raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
+    cs = np.atleast_1d(np.asarray(c, dtype=float))
+    if not np.all(np.isfinite(cs)) or np.any(cs <= 0):
+        raise ValueError("c must be finite and > 0 (posterior variances)")
+    w = (lambda t: 1.0) if weight is None else weight
+    a_s, _, v_s = process.coefficients(t_end)
+
+    def gain(ci):
+        Vs = a_s * a_s * ci + v_s
+
+        def f(t):
+            a, _, v = process.coefficients(t)
+            return Vs * a / ((a * a * ci + v) * a_s) * process.diffusion(t) ** 2 * float(w(t))
+        return quad(f, t_end, t_start, limit=400, epsabs=0.0, epsrel=1e-10)[0]
+    out = np.array([gain(ci) for ci in cs])
+    return out if np.ndim(c) else float(out[0])

@@ -290,6 +290,7 @@ for ax, key in zip(axes, panels):
         ax.axhline(closed[key], color="k", ls="--", lw=1, label="continuous limit")
     ax.set_xlabel("Euler–Maruyama steps")
     ax.set_title(key[0] if key[1] == 0 else f"{key[0]}, {key[1]:g}", fontsize=9)
+    pfode.nb.log_axes(ax)
 axes[0].set_ylabel("KL(output ‖ posterior)")
 axes[-1].legend(fontsize=7, frameon=False)
 fig.tight_layout()
@@ -324,6 +325,8 @@ axes[1].set_ylabel(r"$\Gamma^\varepsilon(c)$ (noise-prediction error)")
 for ax in axes:
     ax.set_xlabel("posterior variance $c$ of the eigen-direction")
 axes[1].legend(fontsize=7, frameon=False)
+for ax in axes:
+    pfode.nb.log_axes(ax)
 fig.tight_layout()
 pfode.nb.savefig(fig, "ch16_gain")
 plt.show()

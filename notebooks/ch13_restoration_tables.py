@@ -186,14 +186,11 @@ np.testing.assert_allclose(A_sr @ np.ones(n), np.ones(16))              # block 
 
 
 def families(kind="cosine", tau_=tau):
-    sched = sde.ThetaSchedule.terminal(kind, target=0.01)
-    return {"SGM": sde.VP(sched), "IR-SDE": sde.IRSDE(sched, lam=lam),
-            "Coef.-decoupled": sde.DecoupledOU(sched, sde.ThetaSchedule.terminal("quadratic", target=0.01), lam=lam),
-            "Bridge (I2SB)": sde.Bridge(sched, g=g_bridge), "D3GM": sde.D3GM(sched, lam=lam, tau=tau_)}
+    return sde.families(sde.ThetaSchedule.terminal(kind, target=0.01), lam=lam, tau=tau_, g_bridge=g_bridge)
 
 
 def restore(proc, post, mu, path_seed):
-    t0 = proc.T - eps_bridge if isinstance(proc, sde.Bridge) else proc.T
+    t0 = proc.t_start(eps_bridge)
     xT = proc.terminal(mu, mu.shape[0], torch.Generator().manual_seed(path_seed), t=t0)
     return sde.euler_maruyama(proc, sde.shared_cov_score(proc, post), xT, mu, steps=steps, t_start=t0, seed=path_seed)
 

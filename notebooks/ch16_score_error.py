@@ -230,17 +230,24 @@ closed.update({("noise prediction", s): 0.5 * math.pi ** 2 * s * s for s in eps_
 closed.update({("scale", e): n / 2 * (1 / (1 + 2 * e) - 1 + math.log(1 + 2 * e)) for e in scales})
 limit = summary[np.isinf(summary.steps)].set_index(["error", "size", "family"]).kl.unstack("family")
 limit["closed form (nu_T -> inf)"] = [closed[k] for k in limit.index]
-display(limit.style.format("{:.4g}"))
+display(limit.style.format("{:.4g}").format_index("{:g}", level=1))
+nuT = {f: nu_end(p, t0[f]) for f, p in fams.items()}
+cmax = float(c[-1])
+# the corrections of the proposition, per family: the noise-prediction gain falls short of pi sqrt(c)
+# by (2/pi) sqrt(c/nu_T) at most (relative), twice that in KL; the start displacement is c/(c + nu_T)
+tol = {f: 4 / math.pi * math.sqrt(cmax / nu) + 2 * cmax / (cmax + nu) + 1e-3 for f, nu in nuT.items()}
+print("nu_T per family:", {f: round(v, 1) for f, v in nuT.items()})
+print("tolerance from the corrections:", {f: round(v, 3) for f, v in tol.items()})
 for key, cf in closed.items():
     if cf == 0:
         continue
     rel = (limit.loc[key, list(fams)] / cf - 1).abs()
     nonbridge = rel.drop("Bridge (I2SB)")
     print(f"{key}: largest relative gap to the closed form {nonbridge.max():.2g} (OU/VP families), "
-          f"{rel['Bridge (I2SB)']:.2g} (bridge, nu_T = {nu_end(fams['Bridge (I2SB)'], t0['Bridge (I2SB)']):.3g})")
-    # threshold: the corrections of the proposition for the OU/VP families: nu_T >= 225 against
-    #   c <= 0.28, and a start mismatch of order a_T^2 = 1e-4; sqrt(c/nu_T) <= 0.035 bounds both
-    assert nonbridge.max() < 0.05, (key, nonbridge)
+          f"{rel['Bridge (I2SB)']:.2g} (bridge, nu_T = {nuT['Bridge (I2SB)']:.3g})")
+    # threshold: the corrections above (finite nu_T and the x0-free start) plus 1e-3 for the
+    #   solver, per family
+    assert all(nonbridge[f] < tol[f] for f in nonbridge.index), (key, nonbridge, tol)
 
 # %% [markdown]
 # The closed form of the noise-prediction gain is checked twice: against the quadrature of
@@ -277,7 +284,7 @@ for fname, p in fams.items():
     #   at these step counts (the smoke grid's coarsest counts included)
     assert abs(aitken - 1) < 0.05, (fname, got, aitken)
 
-# %% mystnb={"figure": {"caption": "KL divergence of the output law to the exact posterior (mean over test images) against the number of Euler–Maruyama steps, per family; dashed: the family-independent continuous limit of prop-se-invariance. Left to right: exact score, the wrong component (middle weight), the noise-prediction error (middle size), the scale error (smallest).", "name": "fig-se-steps"}}
+# %% mystnb={"figure": {"caption": "KL divergence of the output law to the exact posterior (mean over test images) against the number of Euler–Maruyama steps, per family; dashed: the family-independent continuous limit (the proposition on imperfect-score limits). Left to right: exact score, the wrong component (middle weight), the noise-prediction error (middle size), the scale error (smallest).", "name": "fig-se-steps"}}
 panels = [("clean", 0.0), ("wrong component", wrong_weights[len(wrong_weights) // 2]),
           ("noise prediction", eps_errors[len(eps_errors) // 2]), ("scale", scales[0])]
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), sharey=False)
@@ -291,6 +298,9 @@ for ax, key in zip(axes, panels):
     ax.set_xlabel("Euler–Maruyama steps")
     ax.set_title(key[0] if key[1] == 0 else f"{key[0]}, {key[1]:g}", fontsize=9)
     pfode.nb.log_axes(ax)
+    ax.set_xticks(steps_grid[::2] + [steps_grid[-1]] if len(steps_grid) % 2 == 0 else steps_grid[::2])
+    ax.set_xticklabels([f"{v:g}" for v in ax.get_xticks()])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
 axes[0].set_ylabel("KL(output ‖ posterior)")
 axes[-1].legend(fontsize=7, frameon=False)
 fig.tight_layout()
@@ -313,8 +323,22 @@ gtab = pd.DataFrame({f: {"Gamma(c_max), bounded error": gains[f][-1],
                          "Gamma^eps(c_max), noise-prediction error": float(eps_gains[f][-1]),
                          "pi sqrt(c_max)": math.pi * math.sqrt(float(c[-1]))} for f in fams}).T
 display(gtab.style.format("{:.3g}"))
+# the propagator c a_t / V_t of prop-se-propagator along the top eigen-direction: does it exceed 1?
+phi_max = {}
+for f, p in fams.items():
+    ts_ = np.linspace(0, t0[f], 4001)[1:]
+    phi = [cmax * p.coefficients(t)[0] / (p.coefficients(t)[0] ** 2 * cmax + p.coefficients(t)[2]) for t in ts_]
+    phi_max[f] = (max(phi), float(ts_[int(np.argmax(phi))]))
+print("largest propagator Phi(0, t) along the top direction (value, t):",
+      {f: (round(v, 2), round(t, 2)) for f, (v, t) in phi_max.items()})
+# D3GM(lam, tau) is the SDE of IR-SDE with lam' = tau lam: the same drift and diffusion
+same = sde.error_gain(sde.IRSDE(fams["D3GM"].schedule, lam=tau * lam), cmax, t_start=t0["D3GM"])
+print(f"Gamma(c_max): D3GM(lam={lam}, tau={tau}) {gtab.loc['D3GM', 'Gamma(c_max), bounded error']:.4f}, "
+      f"IR-SDE(lam={tau * lam:g}) {same:.4f}")
+# threshold: the same SDE, so the same integral: quadrature tolerance (relative 1e-10)
+assert abs(same / gtab.loc["D3GM", "Gamma(c_max), bounded error"] - 1) < 1e-8
 
-# %% mystnb={"figure": {"caption": "Gain of a score error per eigen-direction of posterior variance $c$. Left: a bounded error ($\\|e\\| \\le 1$ in score units), $\\Gamma(c)$ of eq-se-gain, family dependent. Right: a noise-prediction error of unit size, $\\Gamma^\\varepsilon(c)$ of eq-se-gain-eps, the same for every family up to the finite terminal $\\nu_T$ (the bridge, started at $T - \\varepsilon$); dotted: $\\pi\\sqrt c$.", "name": "fig-se-gain"}}
+# %% mystnb={"figure": {"caption": "Gain of a score error per eigen-direction of posterior variance $c$. Left: a bounded error ($\\|e\\| \\le 1$ in score units), the gain $\\Gamma(c)$ of the pathwise bound, family dependent. Right: a noise-prediction error of unit size, $\\Gamma^\\varepsilon(c) = 2\\sqrt c\\arctan\\sqrt{\\nu_T/c}$, the same for every family up to the finite terminal $\\nu_T$ (the bridge, started at $T - \\varepsilon$); dotted: $\\pi\\sqrt c$.", "name": "fig-se-gain"}}
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
 for f in fams:
     axes[0].loglog(cgrid, gains[f], label=f)
@@ -341,6 +365,22 @@ plt.show()
 # `sde.gaussian_em_law`).
 
 # %%
+def min_factor(p, t_start, steps):
+    """min over steps and eigen-directions of 1 + h A_t (A = k - g^2/V), the factor of eq-se-recursion."""
+    ts_ = np.linspace(t_start, 0, steps + 1)
+    h = ts_[0] - ts_[1]
+    out = []
+    for t in ts_[:-1]:
+        a_, _, v_ = p.coefficients(t)
+        A_ = p.drift_coefficients(t)[0] - p.diffusion(t) ** 2 / (a_ * a_ * c + v_)
+        out.append(float((1 + h * A_).min()))
+    return min(out)
+
+
+factors = {(f, st): min_factor(p, t0[f], st) for f, p in fams.items() for st in (steps_grid[0], field_steps)}
+print("min (1 + h A) over steps and directions:", {k: round(v, 2) for k, v in factors.items()})
+# the discrete bound needs every factor positive at the steps used
+assert all(factors[(f, field_steps)] > 0 for f in fams), factors
 B = num_test * field_paths
 means_rep = post.mean.repeat_interleave(field_paths, 0)
 mu_rep = mu.repeat_interleave(field_paths, 0)
@@ -369,7 +409,7 @@ for fname, p in fams.items():
                                mean_displacement=float(dist.mean()), psnr_loss=loss))
 field_tab = pd.DataFrame(field_rows)
 display(field_tab.assign(psnr_loss=field_tab.psnr_loss.map(lambda iv: f"{iv:.2f}"))
-        .style.format({"bound": "{:.3g}", "max_displacement": "{:.3g}", "mean_displacement": "{:.3g}"}))
+        .style.format({"C": "{:g}", "bound": "{:.3g}", "max_displacement": "{:.3g}", "mean_displacement": "{:.3g}"}))
 print("psnr_loss: PSNR of the clean run minus PSNR with the field (dB), mean over test images [95 % CI]")
 
 # %% [markdown]
@@ -409,7 +449,7 @@ for size in [0.0] + field_sizes:
                          images_bound_above_forward=int((lb > fwd_q).sum()),
                          images_bound_above_reverse=int((lb > hi).sum())))
 tdd = pd.DataFrame(tdd_rows)
-display(tdd.style.format({"bound": "{:.3g}", "forward_quantile": "{:.3g}", "reverse_quantile_upper": "{:.3g}"}))
+display(tdd.style.format({"C": "{:g}", "bound": "{:.3g}", "forward_quantile": "{:.3g}", "reverse_quantile_upper": "{:.3g}"}))
 print(f"sigma_max^2 = {sig_max ** 2:.3g}, d kappa^2 = {n * kappa2:.3g}; medians over {num_test} images")
 
 # %% [markdown]
@@ -470,6 +510,14 @@ prose = {
                        ("0.0224", "2.19", "0.0058", "0.0071")),
     "KL at 80 steps, OU range": ((f"{kl80[['IR-SDE', 'Coef.-decoupled', 'D3GM']].min():.4f}",
                                  f"{kl80[['IR-SDE', 'Coef.-decoupled', 'D3GM']].max():.4f}"), ("0.0058", "0.0087")),
+    "propagator max": (tuple(f"{phi_max[f][0]:.2f}" for f in ("SGM", "IR-SDE", "Coef.-decoupled", "Bridge (I2SB)", "D3GM"))
+                       + (f"{cmax:.3f}",), ("1.00", "2.68", "2.97", "3.01", "1.83", "0.277")),
+    "nu_T": (tuple(f"{nuT[f]:.0f}" for f in ("IR-SDE", "Coef.-decoupled", "D3GM", "SGM")) + (f"{nuT['Bridge (I2SB)']:.1f}",),
+             ("100", "137", "225", "9999", "8.9")),
+    "factors at 20 steps": ((f"{factors[('SGM', steps_grid[0])]:.2f}",
+                             f"{min(factors[(f, steps_grid[0])] for f in ('IR-SDE', 'Coef.-decoupled', 'D3GM')):.2f}"),
+                            ("-1.13", "0.39")),
+    "decoupled vs IR at 20": ((f"{kl20['Coef.-decoupled']:.3f}", f"{kl20['IR-SDE']:.3f}"), ("0.150", "0.127")),
     "limit wrong 0.1": (f"{closed[('wrong component', 0.1)]:.3f}", "0.597"),
     "limit scale 0.2": (f"{closed[('scale', 0.2)]:.3f}", "1.624"),
     "gain bounded": (tuple(f"{gtab.loc[f, 'Gamma(c_max), bounded error']:.3f}" for f in ("SGM", "IR-SDE", "Coef.-decoupled", "Bridge (I2SB)", "D3GM")),

@@ -15,10 +15,11 @@ downloaded:
   clipped to ``[0, 1]`` (sparse, positive, not Gaussian, and nonlinear through the clip).
   Each returns ``mu``, the degraded image in image space, the start of every restoration family.
 - **Model.** :func:`score_network`: one small ``diffusers.UNet2DModel`` (inputs ``x_t`` and
-  ``mu``; the same architecture for every family) predicting the noise of the family's own
-  marginal ``x_t = a_t x0 + b_t mu + √v_t ξ`` ([book: eq-ch11-affine]); :func:`denoising_loss`
+  ``mu``; the same architecture for every family), preconditioned as in EDM
+  (:func:`preconditioning`, :func:`denoise`) to estimate ``E[x0 | x_t, mu]`` under the family's
+  own marginal ``x_t = a_t x0 + b_t mu + √v_t ξ`` ([book: eq-ch11-affine]); :func:`denoising_loss`
   is each family's denoising score-matching objective and :func:`learned_score` turns the
-  network into ``score(x, t, mu) = -ξ̂/√v_t`` for :func:`pfode.sde.euler_maruyama`.
+  denoiser into ``score(x, t, mu) = -(x - a_t D - b_t mu)/v_t`` for :func:`pfode.sde.euler_maruyama`.
 """
 from __future__ import annotations
 
@@ -222,37 +223,68 @@ def train_times(process: LinearSDE, num: int, generator: torch.Generator, t_min:
     return t_min * process.T + (t_hi - t_min * process.T) * torch.rand(num, generator=generator, dtype=torch.float64)
 
 
-def _coefficients(process: LinearSDE, t: torch.Tensor):
-    abv = torch.tensor([process.coefficients(float(ti)) for ti in t], dtype=torch.float32)
-    return abv[:, 0, None, None, None], abv[:, 1, None, None, None], abv[:, 2, None, None, None]
+SIGMA_DATA = 0.25
+"""The scale of ``x0 - mu`` assumed by the preconditioning (pixel values in ``[0, 1]``)."""
+
+
+def preconditioning(process: LinearSDE, t, sigma_data: float = SIGMA_DATA) -> dict:
+    r"""EDM's preconditioning (Karras et al. 2022) for an affine marginal.
+
+    With ``y = (x_t - b_t mu)/a_t = x0 + σ_t ξ``, ``σ_t = √v_t / a_t``, the denoiser is
+    ``D = mu + c_skip (y - mu) + c_out F(c_in (y - mu), mu, t)`` with
+    ``c_skip = σ_d²/(σ² + σ_d²)``, ``c_out = σ σ_d/√(σ² + σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``:
+    the network's input and target have unit scale at every ``t``. Returns tensors
+    ``a, b, v, sigma, c_skip, c_out, c_in`` shaped ``(N, 1, 1, 1)`` for ``t`` of shape ``(N,)``.
+    """
+    t = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+    abv = torch.tensor([process.coefficients(float(ti)) for ti in t], dtype=torch.float64)
+    a, b, v = abv[:, 0], abv[:, 1], abv[:, 2]
+    sig = v.sqrt() / a
+    sd2 = sigma_data ** 2
+    out = dict(a=a, b=b, v=v, sigma=sig, c_skip=sd2 / (sig ** 2 + sd2),
+               c_out=sig * sigma_data / (sig ** 2 + sd2).sqrt(), c_in=1 / (sig ** 2 + sd2).sqrt())
+    return {k: val.reshape(-1, 1, 1, 1) for k, val in out.items()}
+
+
+def denoise(net, process: LinearSDE, xt: torch.Tensor, mu: torch.Tensor, t: torch.Tensor,
+            sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    """The preconditioned denoiser ``D(x_t, mu, t) ≈ E[x0 | x_t, mu]`` of :func:`preconditioning`,
+    images ``(N, 1, s, s)``, in the network's dtype."""
+    c = preconditioning(process, t, sigma_data)
+    dtype = next(net.parameters()).dtype
+    c = {k: v.to(dtype=dtype, device=xt.device) for k, v in c.items()}
+    y_mu = (xt - c["b"] * mu) / c["a"] - mu
+    F = net(torch.cat([c["c_in"] * y_mu, mu], 1).to(dtype), (1000 * torch.as_tensor(t) / process.T).to(dtype)).sample
+    return mu + c["c_skip"] * y_mu + c["c_out"] * F
 
 
 def denoising_loss(net, process: LinearSDE, x0: torch.Tensor, mu: torch.Tensor,
-                   generator: torch.Generator) -> torch.Tensor:
-    r"""The family's denoising score-matching loss: ``t`` from :func:`train_times`,
-    ``x_t = a_t x0 + b_t mu + √v_t ξ``, and the mean squared error of the predicted noise,
-    ``E‖ξ̂(x_t, mu, t) - ξ‖²`` (the score is ``-ξ̂/√v_t``)."""
+                   generator: torch.Generator, sigma_data: float = SIGMA_DATA) -> torch.Tensor:
+    r"""The family's denoising score-matching loss in EDM's weighting: ``t`` from
+    :func:`train_times`, ``x_t = a_t x0 + b_t mu + √v_t ξ`` (the family's own marginal), and
+    ``E[‖D(x_t) - x0‖² / c_out²]``, the mean squared error of a unit-scale network target
+   . The score is ``-(x_t - a_t D - b_t mu)/v_t`` (:func:`learned_score`)."""
     t = train_times(process, x0.shape[0], generator)
-    a, b, v = _coefficients(process, t)
+    c = preconditioning(process, t, sigma_data)
     xi = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
-    xt = a * x0 + b * mu + v.sqrt() * xi
-    pred = net(torch.cat([xt, mu], 1), (1000 * t / process.T).float()).sample
-    return ((pred - xi) ** 2).mean()
+    xt = c["a"].to(x0.dtype) * x0 + c["b"].to(x0.dtype) * mu + c["v"].sqrt().to(x0.dtype) * xi
+    D = denoise(net, process, xt, mu, t, sigma_data)
+    return (((D - x0) / c["c_out"].to(D.dtype)) ** 2).mean()
 
 
-def learned_score(net, process: LinearSDE, size: int) -> Callable:
-    """``score(x, t, mu) = -ξ̂(x, mu, t)/√v_t`` on flattened images ``(B, size²)`` (float64 in and
-    out, the network in float32, no gradients), for :func:`pfode.sde.euler_maruyama`."""
+def learned_score(net, process: LinearSDE, size: int, sigma_data: float = SIGMA_DATA) -> Callable:
+    """``score(x, t, mu) = -(x - a_t D - b_t mu)/v_t`` on flattened images ``(B, size²)`` (float64
+    in and out, the network in its own dtype, no gradients), for :func:`pfode.sde.euler_maruyama`."""
     def score(x, t, mu):
         t = as_float(t, "t")
-        _, _, v = process.coefficients(t)
+        a, b, v = process.coefficients(t)
         B = x.shape[0]
-        img = torch.cat([x.reshape(B, 1, size, size), mu.expand(B, -1).reshape(B, 1, size, size)], 1).float()
+        img = x.reshape(B, 1, size, size).float()
+        m = mu.expand(B, -1).reshape(B, 1, size, size).float()
         with torch.no_grad():
-            xi = net(img, torch.full((B,), 1000 * t / process.T)).sample
-        return -(xi.reshape(B, -1).double()) / math.sqrt(v)
+            D = denoise(net, process, img, m, torch.full((B,), t, dtype=torch.float64), sigma_data)
+        return -(x - a * D.reshape(B, -1).double() - b * mu.expand(B, -1)) / v
     return score
-
 
 
 # ---- tasks: training data, training degradations, test conditions -----------------------------

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pfode
-from pfode import bounds, data, record, sde, stats
+from pfode import bounds, data, record, restoration, sde, stats
 
 F64 = torch.float64
 LIMIT = 20          # seconds; every valid call below takes well under one
@@ -414,6 +414,19 @@ CASES = [
                                                                   generator=generator),
          {"x0": X(), "steps": 5, "generator": torch.Generator().manual_seed(0)},
          {"x0": "batch", "steps": "count", "generator": "generator"}),
+    Case("gaussian_em_law", lambda mean, steps: sde.gaussian_em_law(sde.IRSDE(sched(), 0.5), mean, 0.3 * torch.eye(2, dtype=F64),
+                                                                    MU, steps=steps),
+         {"mean": X(), "steps": 5}, {"mean": "batch", "steps": "count"}),
+    Case("error_gain", lambda c: sde.error_gain(sde.IRSDE(sched(), 0.5), c), {"c": 0.1}, {"c": "positivea"}),
+    Case("smooth_field", lambda size, bandwidth: sde.smooth_field(torch.eye(2, dtype=F64), size, bandwidth=bandwidth)(X(), 0.5),
+         {"size": 0.5, "bandwidth": 1.0}, {"size": "positive0", "bandwidth": "positive"}),
+    Case("restoration.ellipse_phantoms", lambda num, size: restoration.ellipse_phantoms(num, size), {"num": 2, "size": 8},
+         {"num": "count", "size": "count"}),
+    Case("restoration.cartesian_mask", lambda acceleration: restoration.cartesian_mask(16, acceleration),
+         {"acceleration": 4}, {"acceleration": "count"}),
+    Case("restoration.degrade", lambda sigma: restoration.degrade(torch.zeros(2, 1, 8, 8), "sr", generator=torch.Generator(),
+                                                                  factor=2, sigma=sigma),
+         {"sigma": 0.01}, {"sigma": "positive0"}),
     Case("tdd_lower_bound", lambda d, delta: sde.tdd_lower_bound(1.0, 0.5, d, delta), {"d": 4, "delta": 0.05},
          {"d": "count", "delta": "fraction"}),
     # bounds, statistics, data, records

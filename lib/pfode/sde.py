@@ -801,8 +801,9 @@ def smooth_field(basis, size: float, *, bandwidth: float = 1.0, seed: int = 0) -
         raise ValueError(f"basis must have shape (n, q) with 1 <= q <= n, got {tuple(R.shape)}")
     if not bool(torch.allclose(R.T @ R, torch.eye(R.shape[1], dtype=R.dtype), atol=1e-8)):
         raise ValueError("basis must have orthonormal columns (e.g. torch.linalg.qr(M).Q)")
+    size = as_float(size, "size")
     check_positive(size, "size", allow_zero=True)
-    check_positive(bandwidth, "bandwidth")
+    check_positive(as_float(bandwidth, "bandwidth"), "bandwidth")
     n, q = R.shape
     g = torch.Generator().manual_seed(int(check_int(seed, "seed", lower=0)))
     W = torch.randn(q, n, generator=g, dtype=torch.float64) / float(bandwidth)
@@ -972,8 +973,8 @@ def error_gain(process: LinearSDE, c, *, t_start: Optional[float] = None, t_end:
     t_end = as_float(t_end, "t_end")
     if not (0 <= t_end < t_start <= process.T):
         raise ValueError(f"need 0 <= t_end < t_start <= T, got t_end={t_end}, t_start={t_start}")
-    cs = np.atleast_1d(np.asarray(c, dtype=float))
-    if not np.all(np.isfinite(cs)) or np.any(cs <= 0):
+    cs = np.atleast_1d(as_real(c, "c", torch.float64).numpy())
+    if cs.size == 0 or not np.all(np.isfinite(cs)) or np.any(cs <= 0):
         raise ValueError("c must be finite and > 0 (posterior variances)")
     w = (lambda t: 1.0) if weight is None else weight
     a_s, _, v_s = process.coefficients(t_end)

@@ -177,22 +177,33 @@ def test_reverse_sde_samples_posterior_moments():
     assert (out.var(0) - s2).abs().max() < 4 * s2 * math.sqrt(2 / 2000) + 5e-3
 
 
+def _em_affine_moments(proc, score, x_mean, x_cov, mu, steps, t_start):
+    """A second method for the Euler-Maruyama output law: the sampler is affine in its start and in
+    its increments, out = c + M x_T + Σ_i N_i ξ_i, so unit perturbations of one batch give c, M and
+    every N_i; mean = c + M E x_T, cov = M Cov(x_T) Mᵀ + Σ_i N_i N_iᵀ. One measurement row."""
+    n = x_mean.shape[0]
+    rows = 1 + n + steps * n
+    x = x_mean.expand(rows, n).clone()
+    x[1:n + 1] += torch.eye(n, dtype=DT)
+    noise = torch.zeros(rows, steps, n, dtype=DT)
+    for i in range(steps):
+        noise[1 + n + i * n:1 + n + (i + 1) * n, i] = torch.eye(n, dtype=DT)
+    out = sde.euler_maruyama(proc, score, x, mu.expand(rows, n), steps=steps, t_start=t_start, noise=noise)
+    c = out[0]
+    M = (out[1:n + 1] - c).T
+    N = out[1 + n:] - c
+    return c, M @ x_cov @ M.T + N.T @ N
+
+
 def _em_gaussian_moments(proc, m, s2, mu, steps, t_start):
     """Exact mean and variance of the Euler-Maruyama output for x0 ~ N(m, s2) in one dimension,
-    started from the exact p_T: with the exact (affine) score the recursion is affine in the start
-    and in the increments, out = c + M x_T + sum_i N_i xi_i, so one batch of unit perturbations
-    gives c, M and every N_i, and Var(out) = M^2 Var(x_T) + sum_i N_i^2 with no Monte Carlo."""
+    started from the exact p_T, by the perturbation method of :func:`_em_affine_moments`."""
     law = sde.Mixture(torch.tensor([[m]], dtype=DT), s2)
     a, b, v = proc.coefficients(t_start)
-    rows = steps + 2
-    x = torch.full((rows, 1), a * m + b * mu, dtype=DT)
-    x[1] += 1.0
-    noise = torch.zeros(rows, steps, 1, dtype=DT)
-    noise[torch.arange(2, rows), torch.arange(steps), 0] = 1.0
-    out = sde.euler_maruyama(proc, sde.exact_score(proc, law), x, torch.tensor([mu], dtype=DT), steps=steps,
-                             t_start=t_start, noise=noise)[:, 0]
-    c, M, N = out[0], out[1] - out[0], out[2:] - out[0]
-    return float(c), float(M * M * (a * a * s2 + v) + (N * N).sum())
+    mean, cov = _em_affine_moments(proc, sde.exact_score(proc, law), torch.tensor([a * m + b * mu], dtype=DT),
+                                   torch.tensor([[a * a * s2 + v]], dtype=DT), torch.tensor([mu], dtype=DT),
+                                   steps, t_start)
+    return float(mean[0]), float(cov[0, 0])
 
 
 @pytest.mark.parametrize("proc", [p for p in _processes() if p.name in ("SGM", "D3GM", "Bridge (I2SB)")],
@@ -307,24 +318,6 @@ def test_gaussian_reverse_law_returns_the_law_it_started_from(proc):
     # threshold: the ODE solver's tolerance (rtol 1e-10) on quantities of size ~1
     np.testing.assert_allclose(law.mean.numpy(), m.numpy(), atol=1e-7)
     np.testing.assert_allclose(law.cov.numpy(), C.numpy(), atol=1e-7)
-
-
-def _em_affine_moments(proc, score, x_mean, x_cov, mu, steps, t_start):
-    """A second method for the Euler-Maruyama output law: the sampler is affine in its start and in
-    its increments, out = c + M x_T + Σ_i N_i ξ_i, so unit perturbations of one batch give c, M and
-    every N_i; mean = c + M E x_T, cov = M Cov(x_T) Mᵀ + Σ_i N_i N_iᵀ. One measurement row."""
-    n = x_mean.shape[0]
-    rows = 1 + n + steps * n
-    x = x_mean.expand(rows, n).clone()
-    x[1:n + 1] += torch.eye(n, dtype=DT)
-    noise = torch.zeros(rows, steps, n, dtype=DT)
-    for i in range(steps):
-        noise[1 + n + i * n:1 + n + (i + 1) * n, i] = torch.eye(n, dtype=DT)
-    out = sde.euler_maruyama(proc, score, x, mu.expand(rows, n), steps=steps, t_start=t_start, noise=noise)
-    c = out[0]
-    M = (out[1:n + 1] - c).T
-    N = out[1 + n:] - c
-    return c, M @ x_cov @ M.T + N.T @ N
 
 
 @pytest.mark.parametrize("proc", _processes(), ids=lambda p: p.name)

@@ -101,6 +101,31 @@ def test_loss_and_score_are_consistent_with_the_marginal(name):
         np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4, atol=1e-5 / p.coefficients(t)[2])
 
 
+def test_d3gm_is_ir_sde_at_noise_level_tau_lambda():
+    """[book: prop-lr-same-sde]: D3GM(lam, tau) and IR-SDE(tau lam) have the same coefficients,
+    drift and diffusion (each checked against its SDE in test_sde), so the same training loss
+    on the same stream: a network trained with one is trained with the other."""
+    cos = sde.ThetaSchedule.terminal("cosine", target=0.01)
+    d3, ir = sde.D3GM(cos, lam=0.1, tau=1.5), sde.IRSDE(cos, lam=0.15)
+    for t in np.linspace(0.0, 1.0, 11):
+        # threshold: the same formulas with tau lam = 0.1 * 1.5 against 0.15 in floating point:
+        #   relative round-off of a few ulp
+        np.testing.assert_allclose(d3.coefficients(t), ir.coefficients(t), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(d3.drift_coefficients(t), ir.drift_coefficients(t), rtol=1e-13)
+        np.testing.assert_allclose(d3.diffusion(t), ir.diffusion(t), rtol=1e-13, atol=1e-15)
+    x0 = R.ellipse_phantoms(4, 8, seed=0)
+    mu = R.degrade(x0, "sr", generator=torch.Generator().manual_seed(0), factor=2)
+    torch.manual_seed(0)
+    net = R.score_network(8, (8, 8))
+    losses = [float(R.denoising_loss(net, p, x0, mu, torch.Generator().manual_seed(1))) for p in (d3, ir)]
+    other = float(R.denoising_loss(net, sde.IRSDE(cos, lam=0.1), x0, mu, torch.Generator().manual_seed(1)))
+    # threshold: float32 network on inputs equal to round-off: relative 1e-6; the loss does
+    #   depend on the noise level (IR-SDE at lam = 0.1 differs by some 1e-3 relative, an order of
+    #   magnitude clear of the 1e-5 asserted, itself ten times the round-off allowance)
+    assert abs(losses[0] - losses[1]) <= 1e-6 * abs(losses[1])
+    assert abs(other - losses[1]) > 1e-5 * abs(losses[1])
+
+
 @pytest.mark.parametrize("call, arg", [
     (lambda: R.degrade(torch.zeros(2, 32, 32), "sr", generator=torch.Generator()), "x"),
     (lambda: R.degrade(torch.zeros(2, 1, 32, 32), "blur", generator=torch.Generator()), "kind"),

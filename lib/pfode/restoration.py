@@ -262,8 +262,8 @@ def denoising_loss(net, process: LinearSDE, x0: torch.Tensor, mu: torch.Tensor,
                    generator: torch.Generator, sigma_data: float = SIGMA_DATA) -> torch.Tensor:
     r"""The family's denoising score-matching loss in EDM's weighting: ``t`` from
     :func:`train_times`, ``x_t = a_t x0 + b_t mu + √v_t ξ`` (the family's own marginal), and
-    ``E[‖D(x_t) - x0‖² / c_out²]``, the mean squared error of a unit-scale network target
-   . The score is ``-(x_t - a_t D - b_t mu)/v_t`` (:func:`learned_score`)."""
+    ``E[‖D(x_t) - x0‖² / c_out²]``, the mean squared error of a unit-scale network target.
+    The score is ``-(x_t - a_t D - b_t mu)/v_t`` (:func:`learned_score`)."""
     t = train_times(process, x0.shape[0], generator)
     c = preconditioning(process, t, sigma_data)
     xi = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)

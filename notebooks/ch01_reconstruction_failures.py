@@ -31,7 +31,7 @@ ref_rtol = 1e-10           # dopri5 reference for the exact noise F(x)
 grid = 161                 # noise-space grid (per axis) for the basins of G
 grid_rtol = 1e-6
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

@@ -30,7 +30,7 @@ fit_from = 32              # smallest step count used in the order fits
 error_floor = 1e-12        # errors below this are rounding, left out of the fits
 ref_rtol = 1e-12           # dopri5 reference for the exact inversion F(x)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -29,7 +29,7 @@ fd_h = 1e-5                # central-difference step in x and in t
 field_times = [0.05, 0.3, 0.6, 0.95]   # panels of the field figure
 field_grid = 17            # arrows per axis in the field figure
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -36,7 +36,7 @@ tangent_atol = 1e-10
 num_paths_shown = 6        # inversion paths whose L(t) is drawn
 seed = 1
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

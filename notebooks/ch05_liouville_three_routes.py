@@ -39,7 +39,7 @@ edge_points = 48            # boundary points per square edge for the image poly
 cells = 12                  # figure: cells per side of the noise square [-box, box]^2
 box = 3.0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

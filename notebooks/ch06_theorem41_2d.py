@@ -38,7 +38,7 @@ stds_high = 0.15
 num_samples_high = 400
 r_quantiles = [0.5, 0.9, 0.99]               # r for the n_panel grid: quantiles of ||F(x)||^2 (first half)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

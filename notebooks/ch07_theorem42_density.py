@@ -44,7 +44,7 @@ grid_points = 6001
 num_train_1d = 12
 s_values = [0.3, 0.1, 0.03, 0.01]
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

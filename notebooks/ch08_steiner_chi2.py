@@ -37,7 +37,7 @@ grid_size = 121             # resolution of the regime maps
 expansion_n_max = 1_000_000 # largest n in the check of the fixed-radius expansion (Lemma 8.2 (a))
 expansion_ell = 1.0         # cube side of the detailed remainder plot
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

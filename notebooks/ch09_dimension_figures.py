@@ -30,7 +30,7 @@ thumbs = 6                            # patches shown in each row of the thumbna
 margin_K = 0.2                        # equivalence margin for P(instability) across K
 converged_tol = 1e-3                  # per-pixel round-trip error that counts as reconstructed
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt

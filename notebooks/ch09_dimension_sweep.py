@@ -46,7 +46,7 @@ check_max_n = 48     # largest n at which those cross-checks run
 workers = 1          # processes for the per-point inversions
 device = "cpu"       # torch device of the mixture evaluations (log p_G, Euler)
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

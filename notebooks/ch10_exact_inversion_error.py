@@ -38,7 +38,7 @@ fp_max_iter = 50             # fixed-point iterations per step
 seed = 0
 ref_rtol = 1e-10             # dopri5 reference for the exact noise F(x)
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

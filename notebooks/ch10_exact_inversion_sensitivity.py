@@ -46,7 +46,7 @@ stab_p = [0.7, 0.8, 0.9, 0.93, 0.97, 1.0]
 stab_gamma = [0.5, 0.7, 0.9, 0.97, 1.0]
 stab_steps = [10, 20, 50, 100, 200, 500]
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -39,7 +39,7 @@ steps = 1000               # Euler-Maruyama steps on [0, T]
 null_reps = 10             # replicate pairs for the energy-distance null
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt

@@ -37,7 +37,7 @@ steps = 200                # Euler-Maruyama steps on [0, T]
 level = 0.99               # Clopper-Pearson level
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt

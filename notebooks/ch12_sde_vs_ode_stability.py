@@ -40,7 +40,7 @@ refine = 4                       # step-count factor of the discretisation-error
 jvp_points = 8                   # points where the JVP instability is compared with finite differences
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt

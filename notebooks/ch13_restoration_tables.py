@@ -47,7 +47,7 @@ taus = [1.0, 1.5, 2.5]            # ablation
 kinds = ["linear", "quadratic", "log", "cosine"]
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

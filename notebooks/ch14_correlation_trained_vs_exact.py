@@ -42,7 +42,7 @@ pipeline_path = ""          # a local SD3 / SD3.5 pipeline folder: run the paper
 image_dir = ""              # with pipeline_path: a folder of images (e.g. 100 COCO val2014 images)
 image_size = 512            # with pipeline_path: centre crop resized to this side
 
-# %%
+# %% tags=["hide-input"]
 import os
 import time
 from pathlib import Path

@@ -35,7 +35,7 @@ num_worst = 6               # worst tiles shown per field
 seed = 0
 n_boot = 2000
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

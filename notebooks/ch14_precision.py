@@ -31,7 +31,7 @@ gm_std = 0.05               # common std of the exact mixture of Gaussian neighb
 perturb_std = 1e-3          # perturbation of the inverted noise for kappa (the paper's Appendix E.2)
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

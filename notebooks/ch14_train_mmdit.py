@@ -39,7 +39,7 @@ seed = 0
 threads = 1
 out_dir = "models/mmdit-patches"   # relative to the repository root (an absolute path is kept)
 
-# %%
+# %% tags=["hide-input"]
 import json
 import math
 import os

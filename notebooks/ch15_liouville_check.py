@@ -37,7 +37,7 @@ max_nfe = 20000
 seed = 0
 threads = 1
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import numpy as np

@@ -38,7 +38,7 @@ shift = 3.0
 ratio_threshold = 1 / 3
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt

@@ -27,7 +27,7 @@ sweep = "memorisation"      # results/<sweep>/
 n_boot = 2000
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

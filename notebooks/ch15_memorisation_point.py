@@ -62,7 +62,7 @@ n_boot = 2000
 seed = 0
 threads = 1
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

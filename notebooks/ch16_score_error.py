@@ -47,7 +47,7 @@ mc_paths = 4000                     # Monte Carlo check of the exact law
 delta = 0.05                        # TDD: probability level
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import math
 import time
 

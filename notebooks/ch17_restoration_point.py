@@ -34,7 +34,7 @@ eval_seed = 0               # measurements and sampler noise: the same for every
 device = "cpu"
 threads = 1
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import numpy as np

@@ -43,7 +43,7 @@ device = "cpu"              # "cuda" on a GPU machine
 threads = 1
 out_dir = "models/restoration/sr-D3GM-s0"   # relative to the repository root
 
-# %%
+# %% tags=["hide-input"]
 import json
 import os
 import platform

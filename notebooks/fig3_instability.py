@@ -43,7 +43,7 @@ disc_points = 4000         # random points of the disc pushed through G
 boundary_points = 400      # points on the disc's boundary (plus a refinement near z_x = 0)
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -36,7 +36,7 @@ tail_levels = [1.0, 10.0, 100.0]   # thresholds t of P(sigma_max > t)
 ci_level = 0.95            # Clopper-Pearson confidence level
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -39,7 +39,7 @@ level = 0.95               # confidence level
 density_grid = 241         # grid per axis for the density of panel (a)
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt

@@ -9,7 +9,13 @@ reports every offending page with the text it found:
   ``|---|`` separator is a Markdown table that was not parsed (for instance a ``Markdown``
   display whose rows lost their line breaks);
 - **glued values are resolved**: no literal ``{glue:`` role survives in the text;
-- **figures exist**: every ``<img>`` of a page points at a file of the build.
+- **figures exist**: every ``<img>`` of a page points at a file of the build, and has a real
+  alternative text (not empty, not matplotlib's ``<Figure size …>``);
+- **no stderr**: no cell output shows a stderr stream (warnings, progress-bar fallbacks);
+- **no local paths**: no text shows an absolute path of the machine that built the book
+  (the repository root, a home folder, a ``site-packages`` folder);
+- **no raw TeX in titles**: page titles, cross-reference texts and navigation entries hold no
+  TeX source (``\\sigma``, ``$…$``): a title with a formula must render it or avoid it.
 
 Exit status 1 when any check fails.
 """
@@ -68,7 +74,48 @@ def missing_images(soup: BeautifulSoup, page: Path) -> list[str]:
     return found
 
 
-def check(html_dir: Path) -> list[str]:
+def missing_alt_text(soup: BeautifulSoup) -> list[str]:
+    """``<img>`` whose alternative text is empty or a placeholder."""
+    found = []
+    for img in soup.find_all("img"):
+        alt = (img.get("alt") or "").strip()
+        if not alt or alt.startswith("<Figure") or alt.endswith((".png", ".svg")):
+            found.append(img.get("src", "?"))
+    return found
+
+
+def stderr_outputs(soup: BeautifulSoup) -> list[str]:
+    """Cell outputs of the stderr stream (myst-nb's ``output stderr`` blocks)."""
+    return [" ".join(tag.get_text().split())[:120] for tag in soup.select("div.output.stderr")]
+
+
+_LOCAL = re.compile(r"(?:/home/|/Users/|/root/|/tmp/|site-packages/)[^\s\"'<>]*")
+
+
+def local_paths(soup: BeautifulSoup, root: str | None = None) -> list[str]:
+    """Absolute paths of the build machine in the rendered text (code sources excluded)."""
+    found = []
+    for tag in soup.find_all(["p", "pre", "li", "td", "figcaption", "span"]):
+        if tag.find_parent("div", class_="cell_input"):
+            continue
+        text = tag.get_text()
+        hits = _LOCAL.findall(text) + ([root] if root and root in text else [])
+        found += [h[:120] for h in hits]
+    return sorted(set(found))
+
+
+_TEX = re.compile(r"\\[A-Za-z]+|\$[^$]+\$|\\\(")
+
+
+def raw_tex_titles(soup: BeautifulSoup) -> list[str]:
+    """TeX source in the page title, in cross-reference texts and in navigation links."""
+    texts = [soup.title.get_text()] if soup.title else []
+    texts += [a.get_text() for a in soup.select("a.reference, nav a, .toctree-wrapper a")
+              if not a.find(class_="math") and not a.find("mjx-container")]
+    return sorted({" ".join(t.split())[:120] for t in texts if _TEX.search(t)})
+
+
+def check(html_dir: Path, root: str | None = None) -> list[str]:
     """Every failure, as ``"<page>: <check>: <what>"``."""
     pages = sorted(html_dir.rglob("*.html"))
     if not pages:
@@ -80,15 +127,19 @@ def check(html_dir: Path) -> list[str]:
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
         main = soup.find("main") or soup
         rel = page.relative_to(html_dir)
+        failures += [f"{rel}: stderr output: {t}" for t in stderr_outputs(main)]
+        failures += [f"{rel}: local path: {t}" for t in local_paths(main, root)]
+        failures += [f"{rel}: raw TeX in a title: {t}" for t in raw_tex_titles(soup)]
         failures += [f"{rel}: table not rendered: {t}" for t in unrendered_tables(main)]
         failures += [f"{rel}: unresolved glue: {t}" for t in unresolved_glue(main)]
         failures += [f"{rel}: missing image: {s}" for s in missing_images(main, page)]
+        failures += [f"{rel}: no alt text: {s}" for s in missing_alt_text(main)]
     return failures
 
 
 def main(argv: list[str]) -> int:
     html_dir = Path(argv[1] if len(argv) > 1 else "_build/html")
-    failures = check(html_dir)
+    failures = check(html_dir, root=str(Path(__file__).resolve().parents[1]))
     for f in failures:
         print(f"check_book_html: {f}", file=sys.stderr)
     n = sum(1 for _ in html_dir.rglob("*.html"))

@@ -10,7 +10,8 @@
 #   make clean   remove build outputs and test caches (keeps .venv)
 #
 # Only python3 (3.11) is needed. torch is installed first and pinned: torch==2.13.0 is the CPU
-# build; installing anything else first pulls several GB of CUDA wheels.
+# build; installing anything else first pulls several GB of CUDA wheels. (On a GPU machine,
+# install the CUDA torch first, then `pip install -e ".[test,book]"`: pfode keeps it.)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,8 +21,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Must match the pin in pyproject.toml (checked by tests/test_environment.py).
+# The exact versions the book was run with; pyproject.toml declares compatible ranges, and
+# tests/test_environment.py checks that these satisfy them.
 TORCH  := torch==2.13.0
+EXACT  := diffusers==0.42.1
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 # Reproducible runs; let torch/BLAS choose their own thread counts. (No MPLBACKEND: it would
@@ -40,7 +43,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH)
-	$(PIP) install -e ".[test,book]"
+	$(PIP) install -e ".[test,book]" $(EXACT)
 	$(BIN)/python -m ipykernel install --sys-prefix --name pfode --display-name "Python (pfode)"
 	@touch $@
 

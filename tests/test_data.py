@@ -1,5 +1,6 @@
 """Real image patches (pfode.data): shapes, range, determinism, disjoint sources."""
 import numpy as np
+import torch
 import pytest
 
 from pfode import data
@@ -293,3 +294,27 @@ def test_digits_split_is_the_permuted_scaled_digits():
         data.digits_split(1700, 200)
     with pytest.raises(TypeError, match="num_train"):
         data.digits_split(1.5, 2)
+
+
+def _restoration():
+    from pfode import restoration
+    return restoration
+
+
+@pytest.mark.parametrize("module, call, extra", [
+    ("skimage", lambda: _restoration().shepp_logan(32), "notebooks"),
+    ("skimage", lambda: _restoration().psnr_ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)),
+     "notebooks"),
+    ("sklearn", lambda: data.digits_split(4, 2), "notebooks"),
+    ("diffusers", lambda: _restoration().score_network(32), "diffusers"),
+])
+def test_a_missing_optional_dependency_names_its_extra(monkeypatch, module, call, extra):
+    """After a plain ``pip install pfode`` (no extras) the functions that need scikit-image,
+    scikit-learn or diffusers say which extra installs them, instead of 'No module named'."""
+    import sys
+    for name in list(sys.modules):
+        if name == module or name.startswith(module + "."):
+            monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=rf"pip install 'pfode\[{extra}\]'"):
+        call()

@@ -8,7 +8,9 @@ message naming the argument, instead of producing NaN three solvers later:
 - ``ValueError`` for a value of the right kind outside its domain (a wrong shape, NaN, t
   outside [0, 1], a non-positive count, an unknown name);
 - ``FloatingPointError`` when a computation leaves float range (a field that returns NaN,
-  a solution that overflows), naming the field and the time.
+  a solution that overflows), naming the field and the time;
+- ``ImportError`` naming the extra to install when an optional dependency is missing
+  (:func:`require`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,24 @@ import numpy as np
 import torch
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
+
+_PACKAGES = {"skimage": ("scikit-image", "notebooks"), "sklearn": ("scikit-learn", "notebooks"),
+             "diffusers": ("diffusers", "diffusers"), "pandas": ("pandas", "notebooks"),
+             "yaml": ("pyyaml", "notebooks"), "papermill": ("papermill", "notebooks")}
+
+
+def require(module: str, what: str):
+    """Import the optional dependency ``module`` (e.g. ``"skimage.metrics"``) or raise an
+    ImportError that names what needed it and the extra that installs it:
+    ``pip install 'pfode[notebooks]'`` (``make venv`` installs every extra)."""
+    import importlib
+    top = module.split(".")[0]
+    package, extra = _PACKAGES.get(top, (top, "notebooks"))
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{what} needs {package}, an optional dependency of pfode: "
+                          f"pip install 'pfode[{extra}]' (make venv installs it)") from None
 
 
 def _under_vmap(x: torch.Tensor) -> bool:

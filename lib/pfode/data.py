@@ -74,9 +74,9 @@ TEST_IMAGES = ("astronaut", "flower")
 
 
 def _sample_image(name: str) -> np.ndarray:
-    from sklearn.datasets import load_sample_images
+    from ._checks import require
 
-    data = load_sample_images()
+    data = require("sklearn.datasets", f"the photograph {name!r}").load_sample_images()
     for fname, img in zip(data.filenames, data.images):
         if fname.endswith(f"{name}.jpg"):
             return img
@@ -90,9 +90,10 @@ def _load_uint8(name: str) -> np.ndarray:
     if name in ("china", "flower"):
         img = _sample_image(name)
     else:
-        import skimage.data
+        from ._checks import require
 
-        img = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
+        skdata = require("skimage.data", f"the photograph {name!r}")
+        img = skdata.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skdata, name)()
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:  # pragma: no cover
         raise RuntimeError(f"image {name!r} is not 8-bit RGB: {img.shape} {img.dtype}")
@@ -242,10 +243,10 @@ def digits_split(num_train: int, num_test: int, *, seed: int = 0) -> tuple[np.nd
     ``(train (num_train, 64), test (num_test, 64))``, disjoint, float64. The permutation is
     ``np.random.default_rng(seed).permutation(1797)``; the first ``num_train`` digits train,
     the next ``num_test`` are held out."""
-    from sklearn.datasets import load_digits
+    from ._checks import require
     num_train = _check_int("num_train", num_train, 1)
     num_test = _check_int("num_test", num_test, 0)
-    digits = load_digits().data / 8.0 - 1.0                                   # (1797, 64)
+    digits = require("sklearn.datasets", "digits_split").load_digits().data / 8.0 - 1.0                                   # (1797, 64)
     if num_train + num_test > len(digits):
         raise ValueError(f"num_train + num_test must be at most {len(digits)} (the digits), got "
                          f"{num_train} + {num_test}")

@@ -76,12 +76,8 @@ NULL_CONDITIONING_FILE = "null_conditioning.pt"
 def require_diffusers():
     """The ``diffusers`` module, or an ImportError saying how to install it: it is an optional
     dependency of pfode (``pip install 'pfode[diffusers]'``; ``make venv`` installs it)."""
-    try:
-        import diffusers
-    except ImportError:
-        raise ImportError("this part of pfode.diffusers_field needs diffusers, an optional "
-                          "dependency: pip install 'pfode[diffusers]' (make venv installs it)") from None
-    return diffusers
+    from ._checks import require
+    return require("diffusers", "this part of pfode.diffusers_field")
 
 def math_attention():
     """Context manager selecting PyTorch's math attention kernel (forward-mode AD works)."""

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._checks import as_float, check_choice, check_generator, check_int, check_positive
+from ._checks import as_float, check_choice, check_generator, check_int, check_positive, require
 from .sde import LinearSDE
 
 KINDS = ("kspace", "sr", "rain")
@@ -107,10 +107,9 @@ def polygon_phantoms(num: int, size: int = 32, *, seed: int = 0) -> torch.Tensor
 def shepp_logan(size: int = 32) -> torch.Tensor:
     """``skimage.data.shepp_logan_phantom()`` reduced to ``size × size`` with anti-aliasing and
     scaled to ``[0, 1]``, ``(1, 1, size, size)``."""
-    from skimage.data import shepp_logan_phantom
-    from skimage.transform import resize
     size = check_int(size, "size", lower=8)
-    img = resize(shepp_logan_phantom(), (size, size), anti_aliasing=True)
+    phantom = require("skimage.data", "shepp_logan").shepp_logan_phantom()
+    img = require("skimage.transform", "shepp_logan").resize(phantom, (size, size), anti_aliasing=True)
     return torch.tensor(img / img.max(), dtype=torch.float32)[None, None]
 
 
@@ -207,7 +206,7 @@ def score_network(size: int = 32, channels=(16, 32, 32)):
     with inputs ``(x_t, mu)`` (two channels), ``len(channels)`` resolution levels without
     attention, one output channel, and the time ``t/T`` embedded as diffusers' timestep
     ``1000 t/T``."""
-    from diffusers import UNet2DModel
+    UNet2DModel = require("diffusers", "score_network").UNet2DModel
     size = check_int(size, "size", lower=8)
     channels = tuple(check_int(c, "channels") for c in channels)
     if size % 2 ** (len(channels) - 1):
@@ -360,7 +359,7 @@ def baselines(task: str, mu: torch.Tensor) -> dict:
     if task == "kspace":
         return {"zero-filled": mu}
     if task == "sr":
-        from skimage.transform import resize
+        resize = require("skimage.transform", "the bicubic baseline").resize
         low = torch.nn.functional.avg_pool2d(mu, 4).numpy()
         s = mu.shape[-1]
         up = np.stack([resize(im[0], (s, s), order=3, mode="edge", anti_aliasing=False) for im in low])
@@ -373,7 +372,8 @@ def baselines(task: str, mu: torch.Tensor) -> dict:
 def psnr_ssim(x: torch.Tensor, ref: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per-image PSNR and SSIM (``skimage.metrics``, data range 1, window 7) of ``x`` clipped to
     ``[0, 1]`` against ``ref``, both ``(N, 1, s, s)``."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    metrics = require("skimage.metrics", "psnr_ssim")
+    peak_signal_noise_ratio, structural_similarity = metrics.peak_signal_noise_ratio, metrics.structural_similarity
     x = np.clip(x.detach().cpu().numpy(), 0, 1)
     ref = ref.detach().cpu().numpy()
     p = np.array([peak_signal_noise_ratio(r[0], e[0], data_range=1.0) for r, e in zip(ref, x)])

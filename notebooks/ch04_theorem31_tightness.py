@@ -171,16 +171,28 @@ for N, r in records.items():
                 ("reconstruction (A): e^L", r["log_rec"], r["E"], True)]
     bounds_N += [(f"reconstruction (B): {lam}", log_b, r["E"], lam.startswith("kappa"))
                  for lam, log_b in r["log_B"].items()]
+    # E = ||x - G(z_hat)|| is measured by regenerating with dopri5 at ref_tol: its error is about
+    # sigma_max(J_G) * ref_tol (the solver's local errors, amplified by G). Where that is not 100
+    # times below E, E is the amplified solver error and depends on round-off (it differs between
+    # CPUs). Those points have the largest sigma_max, so they carry the largest ratios: the maximum
+    # of a row divided by E is taken over the points where E is resolved ("max resolved"); the
+    # min and the median, which lie at other points, over all. (Reading (B) with kappa_G does not
+    # depend on E: kappa_G E^-1 = 1 / ||z_hat - z||.)
+    resolved_E = log_smax_data + math.log(100 * ref_tol) < np.log(r["E"])
+    r["resolved_E"] = resolved_E
     for name, log_b, meas, proven in bounds_N:
         q = (log_b - np.log(meas)) / LOG10                                        # log10(bound / measured)
-        rows.append({"N": N, "bound": name, "min": q.min(), "median": np.median(q), "max": q.max(),
+        by_E = meas is r["E"] and not name.endswith("kappa_G(z, z_hat - z)")
+        top = q[resolved_E].max() if by_E else q.max()
+        rows.append({"N": N, "bound": name, "min": q.min(), "median": np.median(q), "max resolved": top,
                      "holds at": np.mean(q >= 0)})
         # threshold: the proven bounds must hold, exactly (no margin: the measured errors are far
         #   above the solver tolerances); reading (B) with an intrinsic coefficient is not a theorem,
         #   and the assert checks the claim of the text that it held at every point as well
         assert np.all(log_b >= np.log(meas)), (f"N={N}: {name} ({'proven' if proven else 'first order'}) "
                                                f"violated at {np.sum(log_b < np.log(meas))} points")
-    print(f"N = {N:5d}: L in [{r['L'].min():.1f}, {r['L'].max():.1f}], M in [{r['M'].min():.1f}, {r['M'].max():.1f}]; "
+    print(f"N = {N:5d}: E resolved at {int(resolved_E.sum())} of {num_points} points; "
+          f"L in [{r['L'].min():.1f}, {r['L'].max():.1f}], M in [{r['M'].min():.1f}, {r['M'].max():.1f}]; "
           f"e^L (e^L - 1) overflows float64 at {r['overflow']} points; median ||z_hat - z|| {np.median(r['inv']):.2e}")
 ratio = pd.DataFrame(rows)
 first_order = ratio[ratio.bound.str.contains("sigma_max")]
@@ -319,7 +331,7 @@ for k, name in enumerate(("inversion, Thm 3.1", "inversion, time-dependent", "re
                           "reconstruction (B): sigma_max(J_G(z_hat))")):
     d = ratio[ratio.bound == name]
     ax.plot(d.N, d["median"], "o-", color=f"C{k}", label=name.replace("sigma_max", "σ_max").replace("z_hat", "ẑ"))
-    ax.fill_between(d.N, d["min"], d["max"], color=f"C{k}", alpha=0.15)
+    ax.fill_between(d.N, d["min"], d["max resolved"], color=f"C{k}", alpha=0.15)
 ax.axhline(0.0, color="k", lw=0.8)
 ax.set(xscale="log", xlabel="Euler steps N", ylabel=r"$\log_{10}$(bound / measured)",
        title="(b) bound over measured error")
@@ -370,12 +382,13 @@ if not run.smoke and not run.injected:
     d1000 = ratio[ratio.N == 1000].set_index("bound")
     quoted_ratio = {"inversion, Thm 3.1": ("0.66", "18.7", "87.7"),
                     "inversion, time-dependent": ("0.01", "3.3", "18.8"),
-                    "reconstruction (A): e^L": ("2.46", "36.6", "174.2"),
+                    "reconstruction (A): e^L": ("2.46", "36.6", "144.9"),
                     "reconstruction (B): kappa_G(z, z_hat - z)": ("0.66", "18.7", "87.7"),
-                    "reconstruction (B): sigma_max(J_G(z))": ("0.67", "19.8", "105.8")}
+                    "reconstruction (B): sigma_max(J_G(z_hat))": ("0.67", "20.2", "75.0"),
+                    "reconstruction (B): sigma_max(J_G(z))": ("0.67", "19.8", "79.6")}
     for name, q in quoted_ratio.items():
         row = d1000.loc[name]
-        page[f"N = 1000, {name}"] = ((f"{row['min']:.2f}", f"{row['median']:.1f}", f"{row['max']:.1f}"), q)
+        page[f"N = 1000, {name}"] = ((f"{row['min']:.2f}", f"{row['median']:.1f}", f"{row['max resolved']:.1f}"), q)
     # Not held to the page's digits: the rows divided by the forward tangent (its value on the
     # points where it does not resolve sigma_max depends on round-off), and the size of that
     # failure in decades; the cells above bound them.
@@ -398,6 +411,7 @@ if not run.smoke and not run.injected:
     page["data-side sigma_max range"] = ((f"{np.exp(log_smax_data.min()):.1f}", f"{log_smax_data.max() / LOG10:.1f}"),
                                          ("0.2", "19.9"))
     page["resolved / unresolved points"] = ((int(resolved.sum()), int((~resolved).sum())), (41, 23))
+    page["E unresolved at N = 1000"] = (int((~r["resolved_E"]).sum()), 14)
     page["forward vs data side, resolved (log)"] = (f"{np.abs(log_smax - log_smax_data)[resolved].max():.0e}", "3e-04")
     # threshold: the value quoted on the chapter page, to one unit of its last printed digit
     print(f"{pfode.nb.check_quoted(page)} groups of numbers on the chapter page checked")

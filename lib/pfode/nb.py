@@ -19,6 +19,10 @@
 - :func:`check_quoted` holds the numbers a chapter page quotes to the run that computes them.
 - :func:`check_parameter` is the type rule for a notebook parameter against its default,
   shared with the sweep runner (:mod:`pfode.sweep`), which applies it before running anything.
+
+Importing this module silences one warning: ``tqdm.auto`` (used by diffusers and
+huggingface_hub) warns "IProgress not found" in a kernel without ipywidgets and falls back to
+text bars, which is what the book wants; the warning would otherwise print on the page.
 """
 from __future__ import annotations
 
@@ -27,8 +31,11 @@ import math
 import os
 import platform
 import re
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
+
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 INJECTED_MARK = "# Parameters"
 """First line of the cell papermill injects after a notebook's ``parameters`` cell."""

@@ -55,8 +55,8 @@ def _ellipse(Y, X, cy, cx, ay, ax, phi):
 def ellipse_phantoms(num: int, size: int = 32, *, seed: int = 0) -> torch.Tensor:
     """``num`` random Shepp–Logan-style phantoms, ``(num, 1, size, size)`` in ``[0, 1]``.
 
-    A bright skull (an ellipse of intensity 1 with semi-axes 0.70–0.90, tilted by up to ±0.3 rad),
-    a darker brain inside it (intensity 0.2–0.4, 0.85–0.92 of the skull), and 3–6 inner ellipses
+    A bright skull (an ellipse of intensity 1 with semi-axes 0.70–0.90 and 0.55–0.75, tilted by
+    up to ±0.3 rad), a darker brain inside it (intensity 0.2–0.4, 0.85–0.92 of the skull), and 3–6 inner ellipses
     of random centre, semi-axes 0.05–0.3, orientation and signed intensity ±0.1–0.4 added to the
     brain; clipped to ``[0, 1]``. Deterministic in ``(num, size, seed)``.
     """
@@ -202,8 +202,8 @@ def degrade(x: torch.Tensor, kind: str, *, generator: torch.Generator, accelerat
 
 # ---- the network, its objective and its score --------------------------------------------------
 def score_network(size: int = 32, channels=(16, 32, 32)):
-    """The conditional noise predictor, the same for every family: a ``diffusers.UNet2DModel``
-    with inputs ``(x_t, mu)`` (two channels), ``len(channels)`` resolution levels without
+    """The conditional network ``F`` of the preconditioned denoiser (:func:`denoise`), the same for
+    every family: a ``diffusers.UNet2DModel`` with inputs ``(c_in (y - mu), mu)`` (two channels), ``len(channels)`` resolution levels without
     attention, one output channel, and the time ``t/T`` embedded as diffusers' timestep
     ``1000 t/T``."""
     UNet2DModel = require("diffusers", "score_network").UNet2DModel

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Figure 5.1: three independent routes to $\log|\det J_G(z)|$
+# # Figure 5.1: three independent routes to the log-determinant of the generation map
 #
 # Lemma D.1 says $\log|\det J_G(z)| = \log\varphi_n(z) - \log p_G(G(z))$. This notebook computes
 # the left side in two ways that never use $p_G$: the integral of $\nabla\cdot v$ along the

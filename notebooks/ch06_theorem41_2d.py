@@ -195,7 +195,7 @@ ax.axhline(1.0, color="k", ls=":", lw=1)
 ax.set(xlabel="$\\log\\gamma$", ylabel="$\\beta = (2\\pi)^{-1/2} e^{-r/(2n)}\\gamma^{-1/n}$",
        title="the threshold $\\beta$ (Lemma D.2)")
 ax.legend(fontsize=8)
-pfode.nb.publish(fig, "ch06_theorem41_2d", "fig-ch6-theorem41-2d", K=len(means), box=f"{box:g}",
+_ = pfode.nb.publish(fig, "ch06_theorem41_2d", "fig-ch6-theorem41-2d", K=len(means), box=f"{box:g}",
                  contour=f"{contour_log_pG:g}", level=f"{level:.0%}", num_r=len(r_values))
 
 # %% [markdown]
@@ -301,7 +301,7 @@ ax.set_xscale("log", base=2)
 ax.set(xlabel="dimension $n$", ylabel="probability", ylim=(-0.02, 1.05),
        title="the bound tightens with the dimension")
 ax.legend(fontsize=8, loc="lower right")
-pfode.nb.publish(fig, "ch06_theorem41_highdim", "fig-ch6-theorem41-highdim", K=num_neighbors, s=f"{stds_high:g}",
+_ = pfode.nb.publish(fig, "ch06_theorem41_highdim", "fig-ch6-theorem41-highdim", K=num_neighbors, s=f"{stds_high:g}",
                  n=n_panel, level=f"{level:.0%}", quantiles=", ".join(f"{q_:.0%}" for q_ in r_quantiles),
                  n_min=int(dims_arr[0]), n_max=int(dims_arr[-1]))
 

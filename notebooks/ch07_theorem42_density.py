@@ -284,7 +284,7 @@ for name, D, c in (("$W_1$", W1, "C0"), ("Lévy $L$", LEVY, "C1"), ("$\\sqrt{W_1
 ax.set(xlabel="number of samples $m$", ylabel="distance to $p$",
        title="$L \\leq \\pi \\leq \\sqrt{W_1}$, all falling with $m$")
 ax.legend(fontsize=8)
-pfode.nb.publish(fig, "ch07_density", "fig-ch7-density", K=len(beta_weights), c=f"{bandwidth_scale:g}",
+_ = pfode.nb.publish(fig, "ch07_density", "fig-ch7-density", K=len(beta_weights), c=f"{bandwidth_scale:g}",
                  seeds=num_seeds)
 
 # %% [markdown]
@@ -420,7 +420,7 @@ h1, l1 = ax.get_legend_handles_labels()
 h2, l2 = ax2.get_legend_handles_labels()
 ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="center left")
 ax.set_title("sparser $p_G$ (smaller $s$, to the right)")
-pfode.nb.publish(fig, "ch07_instability", "fig-ch7-instability", m=num_train_1d)
+_ = pfode.nb.publish(fig, "ch07_instability", "fig-ch7-instability", m=num_train_1d)
 
 # %% [markdown]
 # ```{glue:figure} fig-ch7-instability

@@ -161,7 +161,7 @@ ax.axhline(1.0, color="k", ls=":")
 ax.set_xscale("log")
 ax.set(xlabel=f"$\\rho$ (cube side $\\ell = {mc_ell:g}$)", ylabel="ratio", title="three dimensions: Monte Carlo vs Steiner")
 ax.legend(fontsize=8)
-pfode.nb.publish(fig, "ch08_steiner", "fig-ch8-steiner", level=f"{mc_level:.1%}", ell=f"{mc_ell:g}",
+_ = pfode.nb.publish(fig, "ch08_steiner", "fig-ch8-steiner", level=f"{mc_level:.1%}", ell=f"{mc_ell:g}",
                  samples=f"{mc_samples:,}")
 
 # %% [markdown]
@@ -325,7 +325,7 @@ ax.plot([], [], "k--", label="after the $n^{2/3}$ term")
 ax.plot([], [], "k-", label="after the $n^{1/3}$ term")
 ax.set(xlabel="dimension $n$", ylabel="remainder $/\\log n$", title=f"remainder over $\\log n$, $\\rho = {rho_fixed:g}$")
 ax.legend(fontsize=8, ncol=2, loc="lower left")
-pfode.nb.publish(fig, "ch08_expansion", "fig-ch8-expansion", rho=rho_fixed, ell=expansion_ell,
+_ = pfode.nb.publish(fig, "ch08_expansion", "fig-ch8-expansion", rho=rho_fixed, ell=expansion_ell,
                  n_max=f"{n_exp[-1]:,}")
 
 # %% [markdown]
@@ -559,7 +559,7 @@ ax.text(1.9, 0.3, "bound vacuous", fontsize=10, ha="center")
 ax.set(xlabel="cube side $\\ell$", ylabel="Gaussian-neighbour width $s$",
        title="$\\beta = 1$: $\\delta_1$ bound $\\to 0$ below each curve")
 ax.legend(fontsize=8)
-pfode.nb.publish(fig, "ch08_rates", "fig-ch8-rates", m=num_neighborhoods, rho=f"{rho_fixed:g}",
+_ = pfode.nb.publish(fig, "ch08_rates", "fig-ch8-rates", m=num_neighborhoods, rho=f"{rho_fixed:g}",
                  rho_bar=f"{rho_bar:g}", vacuous=(" and ".join(f"{l_:g}" for l_ in vacuous) or "none of the sides"),
                  fixed_vacuous=(" and ".join(f"{l_:g}" for l_ in fixed_vacuous) or "none of the sides"),
                  n_max=f"{n_rate[-1]:,}",

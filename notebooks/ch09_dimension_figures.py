@@ -204,7 +204,7 @@ a.set_xlabel("dimension n")
 a.legend(fontsize=8)
 fig.legend(*ax[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
 fig.tight_layout(rect=(0, 0.12, 1, 1))
-pfode.nb.publish(fig, "ch09_curve", "fig-ch9-curve", **curve_values)
+_ = pfode.nb.publish(fig, "ch09_curve", "fig-ch9-curve", **curve_values)
 
 # %% [markdown]
 # ```{glue:figure} fig-ch9-curve
@@ -264,7 +264,7 @@ for row, idx in enumerate((order[:thumbs], order[::-1][:thumbs])):
         b.set_yticks([])
         b.set_title(f"{smp['log_lambda'].iloc[i]:.1f}", fontsize=8)
 fig.tight_layout()
-pfode.nb.publish(fig, "ch09_which", "fig-ch9-which", n=f"{int(top['n']):,}", K=K_top, s=f"{s_top:g}",
+_ = pfode.nb.publish(fig, "ch09_which", "fig-ch9-which", n=f"{int(top['n']):,}", K=K_top, s=f"{s_top:g}",
                  thumbs=thumbs)
 
 # %% [markdown]
@@ -406,7 +406,7 @@ ax[1].set_ylim(-0.03, 1.03)
 ax[1].legend(fontsize=8)
 fig.tight_layout()
 n_s = sorted(ss["n"].unique())
-pfode.nb.publish(fig, "ch09_s_k", "fig-ch9-s-k",
+_ = pfode.nb.publish(fig, "ch09_s_k", "fig-ch9-s-k",
                  n_list=", ".join(f"{v:,}" for v in n_s[:-1]) + f" and {n_s[-1]:,}",
                  K_s=int(one(ss, "K")), N_s=int(one(ss, "N")), s_K=f"{one(ks, 's'):g}",
                  N_K=int(one(ks, "N")), K_min=int(ks["K"].min()), K_max=int(ks["K"].max()),
@@ -585,7 +585,7 @@ a.set_ylabel("error at the coarse / at the fine tolerance")
 a.legend(fontsize=7, loc="upper right")
 a.set_title("tolerance refinement")
 fig.tight_layout()
-pfode.nb.publish(fig, "ch09_rmse", "fig-ch9-rmse", N=int(one(rt, "N")),
+_ = pfode.nb.publish(fig, "ch09_rmse", "fig-ch9-rmse", N=int(one(rt, "N")),
                  n_list=", ".join(f"{v:,}" for v in n_rt), tol=f"{converged_tol:g}",
                  m=int(rt["num_converge_points"].max()))
 

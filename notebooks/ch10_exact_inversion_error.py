@@ -369,7 +369,7 @@ for r, model in enumerate(models):
 axes[0, 0].plot([], [], "k-", label="float64")
 axes[0, 0].plot([], [], "k--", label="float32")
 fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=5, fontsize=9)
-pfode.nb.publish(fig, "ch10_exact_inversion_error", "fig-ch10-error",
+_ = pfode.nb.publish(fig, "ch10_exact_inversion_error", "fig-ch10-error",
                  floor=f"{floor:.0e}", ceil=f"{ceil:.0e}",
                  n=test.shape[1], stds=", ".join(f"{s:g}" for s in digit_stds),
                  points2d=x2.shape[0], digits=test.shape[0], bdia=bdia_note, p=f"{edict_p:g}")

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Figures 10.2–10.3: exact inversion does not stop the amplification by $G$
+# # Figures 10.2–10.3: exact inversion does not stop the amplification by the generation map
 #
 # Each scheme inverts data points to noise $\hat z$; the noise is then perturbed by $\delta$ of
 # several sizes along a random direction and along the most amplified direction of the exact
@@ -354,7 +354,7 @@ ax.plot([], [], "k--", label="digits")
 ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
 ax.set(xlabel="$\\|\\delta\\| / \\sqrt{n}$", ylabel="median amplification $\\kappa$ (top direction)",
        title=f"amplification against perturbation size ($N = {N1}$)")
-pfode.nb.publish(fig, "ch10_exact_inversion_amplification", "fig-ch10-amplification",
+_ = pfode.nb.publish(fig, "ch10_exact_inversion_amplification", "fig-ch10-amplification",
                  N=N1, rho=f"{rel_sizes[0]:.0e}", n=test.shape[1], s=f"{digit_std:g}", bdia=bdia_note,
                  points2d=x2.shape[0], resolved=int(truth[DIG]["resolved"].sum()), digits=test.shape[0])
 
@@ -470,7 +470,7 @@ for scheme, values, mk, cm in (("edict", stab_p, "o", "Blues"), ("bdia", stab_ga
 ax.set(xlabel="steps per half $N$", ylabel="median $\\|\\hat z - F(x)\\|$ (float64)", ylim=(1e-6, 3 * ez_cap),
        title="inverted noise against the exact noise")
 ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-pfode.nb.publish(fig, "ch10_exact_inversion_stability", "fig-ch10-stability",
+_ = pfode.nb.publish(fig, "ch10_exact_inversion_stability", "fig-ch10-stability",
                  points=len(xs), overflow=f"{overflow_at:.0e}", cap=f"{ez_cap:.0e}")
 
 # %% [markdown]

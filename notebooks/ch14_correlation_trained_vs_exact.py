@@ -272,7 +272,7 @@ for j, name in enumerate(names):
                 f"Spearman {s.estimate:+.2f} [{s.low:+.2f}, {s.high:+.2f}]",
                 transform=ax.transAxes, va="top", fontsize=9,
                 bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-pfode.nb.publish(fig, "ch14_scatter_trained_vs_exact", "fig-ch14-scatter", fields=" and ".join(names),
+_ = pfode.nb.publish(fig, "ch14_scatter_trained_vs_exact", "fig-ch14-scatter", fields=" and ".join(names),
                  methods=" and ".join(m.capitalize() for m in methods), steps=steps, num_images=num_images)
 
 # %% [markdown]
@@ -302,7 +302,7 @@ for i, method in enumerate(methods):
     log_axes(ax)
     ax.set(xlabel="λ (exact JVP)", ylabel="κ (perturbation)", title=method)
     ax.legend()
-pfode.nb.publish(fig, "ch14_kappa_vs_lambda", "fig-ch14-kappa-lambda", perturb_std=f"{perturb_std:g}",
+_ = pfode.nb.publish(fig, "ch14_kappa_vs_lambda", "fig-ch14-kappa-lambda", perturb_std=f"{perturb_std:g}",
                  num_directions=num_directions)
 
 # %% [markdown]
@@ -336,7 +336,7 @@ for k, (name, e, ims) in enumerate(rows):
         if k == 0:
             axs[k, j].set_title(cols[j], fontsize=9)
     axs[k, 0].set_ylabel(f"{name}\nE = {e:.2f}", fontsize=8)
-pfode.nb.publish(fig, "ch14_gallery_worst", "fig-ch14-gallery", method=worst_by.capitalize(),
+_ = pfode.nb.publish(fig, "ch14_gallery_worst", "fig-ch14-gallery", method=worst_by.capitalize(),
                  num_show=num_show, methods=" and ".join(m.capitalize() for m in methods))
 
 # %% [markdown]

@@ -168,7 +168,7 @@ for i, im_name in enumerate(images):
     axs[i, 0].set_ylabel(im_name, fontsize=9)
 for j, c in enumerate(cols):
     axs[0, j].set_title(c, fontsize=8)
-pfode.nb.publish(fig, "ch14_photo_gallery", "fig-ch14-photo-gallery", method=method.capitalize(),
+_ = pfode.nb.publish(fig, "ch14_photo_gallery", "fig-ch14-photo-gallery", method=method.capitalize(),
                  steps=steps, size=size, tiles=g * g)
 
 # %% [markdown]
@@ -284,7 +284,7 @@ for nm in fields:
                           label=("E" if q == "err" else "κ") + (f"   (ρ = {s:+.2f})" if q == "err" else ""))
         cb.ax.xaxis.set_minor_formatter(NullFormatter())
         j += 1
-pfode.nb.publish(fig, "ch14_error_kappa_maps", "fig-ch14-error-kappa-maps", num_images=len(images),
+_ = pfode.nb.publish(fig, "ch14_error_kappa_maps", "fig-ch14-error-kappa-maps", num_images=len(images),
                  method=method.capitalize(), steps=steps)
 
 # %% [markdown]
@@ -323,7 +323,7 @@ for f_i, nm in enumerate(fields):
     pfode.nb.log_axes(ax)
     ax.set(xlabel="κ (perturbation)", ylabel="reconstruction error E",
            title=f"{nm}: Spearman {corr[nm]['spearman'].estimate:+.2f}")
-pfode.nb.publish(fig, "ch14_worst_tiles", "fig-ch14-worst-tiles", num_worst=num_worst,
+_ = pfode.nb.publish(fig, "ch14_worst_tiles", "fig-ch14-worst-tiles", num_worst=num_worst,
                  num_tiles=len(x), num_images=len(images))
 
 # %% [markdown]

@@ -174,7 +174,7 @@ for j, name in enumerate(fields):
 pfode.nb.log_axes(ax)
 ax.set(xlabel=f"{solver} steps N", ylabel="median κ", title="instability coefficient")
 ax.legend(fontsize=8)
-pfode.nb.publish(fig, "ch14_precision", "fig-ch14-precision", method=solver, num_images=num_images,
+_ = pfode.nb.publish(fig, "ch14_precision", "fig-ch14-precision", method=solver, num_images=num_images,
                  steps=", ".join(map(str, steps_list)))
 
 # %% [markdown]

@@ -28,6 +28,8 @@ n_boot = 2000
 seed = 0
 
 # %% tags=["hide-input"]
+import logging
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -70,6 +72,7 @@ def rows_of(kind):
 
 
 point_nb = folder / table["point_id"][0] / "ch15_memorisation_point.ipynb"
+logging.getLogger("papermill").setLevel(logging.ERROR)   # its parser warns on comment-only lines
 num_samples = int(papermill.inspect_notebook(str(point_nb))["num_samples"]["default"])
 print(f"{len(table)} points; sum of their wall times {table['seconds'].sum() / 60:.0f} min")
 
@@ -106,7 +109,7 @@ axs[0].set(ylabel="memorised fraction (d1/d2 < 1/3)", ylim=(-0.03, 1.03))
 axs[1].set(ylabel="median distance of a sample to the training set")
 axs[0].legend(fontsize=8)
 axs[1].legend(fontsize=8)
-pfode.nb.publish(fig, "ch15_axis", "fig-ch15-axis", num_samples=num_samples)
+_ = pfode.nb.publish(fig, "ch15_axis", "fig-ch15-axis", num_samples=num_samples)
 
 # %% [markdown]
 # ```{glue:figure} fig-ch15-axis
@@ -165,7 +168,7 @@ for ax in (axs[0, 0], axs[1, 0], axs[1, 1]):
 axs[1, 2].set_ylim(-0.03, 1.03)
 handles, labels = axs[0, 0].get_legend_handles_labels()
 fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
-pfode.nb.publish(fig, "ch15_instability_vs_N", "fig-ch15-instability")
+_ = pfode.nb.publish(fig, "ch15_instability_vs_N", "fig-ch15-instability")
 
 # %% [markdown]
 # ```{glue:figure} fig-ch15-instability
@@ -220,7 +223,7 @@ for i, kind in enumerate(KINDS):
         if j == 0:
             ax.set_ylabel("E(x)")
 fig.colorbar(sc, ax=axs, shrink=0.6, label="distance of the patch to the training set")
-pfode.nb.publish(fig, "ch15_error_vs_kappa", "fig-ch15-error-kappa")
+_ = pfode.nb.publish(fig, "ch15_error_vs_kappa", "fig-ch15-error-kappa")
 
 # %% [markdown]
 # ```{glue:figure} fig-ch15-error-kappa
@@ -277,7 +280,7 @@ top_max = max(float((p["kappa_top"] / p["kappa_euler"]).max()) for _, p in rows_
 rest_max = max(float((p["kappa_top"] / p["kappa_euler"])[(p["kappa_top"] / p["kappa_euler"]) <= 100].max())
                for _, p in rows_of("mixture"))
 assert rest_max < 60, rest_max                  # the caption's "the rest below 60"
-pfode.nb.publish(fig, "ch15_intervention", "fig-ch15-intervention", big_lo=min(big), big_hi=max(big),
+_ = pfode.nb.publish(fig, "ch15_intervention", "fig-ch15-intervention", big_lo=min(big), big_hi=max(big),
                  top_max=f"{top_max:.1e}")
 
 # %% [markdown]
@@ -321,7 +324,7 @@ markdown = ["| " + " | ".join(verdict.columns) + " |", "|" + "---|" * len(verdic
 markdown += ["| " + " | ".join(str(v) for v in r) + " |" for r in verdict.itertuples(index=False)]
 table_md = pfode.nb.figure_dir() / "ch15_verdict_table.md"     # the table as the chapter page prints it
 table_md.write_text("\n".join(markdown) + "\n")
-print(f"the verdict table in Markdown: {table_md}")
+print(f"the verdict table in Markdown: {table_md.name}, next to the figures")
 
 # %% [markdown]
 # ## Is the Liouville integral resolved for the fields without a density?

@@ -92,7 +92,7 @@ for r, (task, cond, cols) in enumerate(panels):
             ax.xaxis.labelpad = 12
         if c == 0:
             ax.set_ylabel(f"{task}\n{cond}", fontsize=7)
-pfode.nb.publish(fig, "ch17_gallery", "fig-ch17-gallery", steps=steps, image=image, model_seed=model_seed)
+_ = pfode.nb.publish(fig, "ch17_gallery", "fig-ch17-gallery", steps=steps, image=image, model_seed=model_seed)
 
 # %% [markdown]
 # ```{glue:figure} fig-ch17-gallery

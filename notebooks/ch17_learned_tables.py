@@ -137,7 +137,7 @@ for ax, t in zip(axs[0], R.TASKS):
 axs[0][0].set_ylabel("denoising loss (EDM weighting)")
 handles, labels = axs[0][0].get_legend_handles_labels()
 fig.legend(handles, labels, loc="outside lower center", ncols=len(ORDER), fontsize=8)
-pfode.nb.publish(fig, "ch17_training", "fig-ch17-training", models=len(logs),
+_ = pfode.nb.publish(fig, "ch17_training", "fig-ch17-training", models=len(logs),
                  minutes=round(sum(train_minutes.values())))
 
 # %% [markdown]
@@ -292,7 +292,7 @@ def forest(d, key, xlabel, title=""):
     return fig
 
 
-pfode.nb.publish(forest(diffs[top], "pair", lambda t: "paired PSNR difference (dB)", f", {top} steps"), "ch17_ordering", "fig-ch17-ordering",
+_ = pfode.nb.publish(forest(diffs[top], "pair", lambda t: "paired PSNR difference (dB)", f", {top} steps"), "ch17_ordering", "fig-ch17-ordering",
                  steps=int(top), num_test=num_test, seeds=len(seeds))
 
 # %% [markdown]
@@ -324,7 +324,7 @@ for t in tasks:
 gain = pd.DataFrame(gain)
 fig = forest(gain, "family", lambda t: f"PSNR minus {BASELINE[t]} (dB)")
 below = gain[gain.high < 0]
-pfode.nb.publish(fig, "ch17_classical", "fig-ch17-classical", steps=int(top))
+_ = pfode.nb.publish(fig, "ch17_classical", "fig-ch17-classical", steps=int(top))
 print(f"learned below classical (interval below zero) in {len(below)} of {len(gain)} (condition, family) cells:")
 print(below.groupby(["task", "condition"]).family.apply(list).to_dict())
 
@@ -358,7 +358,7 @@ for t in tasks:
             drop.append(dict(task=t, condition=cond, family=f, diff=iv.estimate, low=iv.low, high=iv.high))
 drop = pd.DataFrame(drop)
 fig = forest(drop, "family", lambda t: f"PSNR at {low_steps} minus at {top} steps (dB)")
-pfode.nb.publish(fig, "ch17_steps", "fig-ch17-steps", low=int(low_steps), top=int(top))
+_ = pfode.nb.publish(fig, "ch17_steps", "fig-ch17-steps", low=int(low_steps), top=int(top))
 worst = drop.loc[drop.groupby(["task", "condition"])["diff"].idxmin()]
 print("largest loss at few steps, per condition:", dict(zip(zip(worst.task, worst.condition), worst.family)))
 

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Figure 3, the full picture: $\sigma_{\max}$ and $\bar\lambda$ over noise space
+# # Figure 3, the full picture: the largest singular value and the volume coefficient over noise space
 #
 # Figure 3(b) shows the instability along one direction, $e_x$. This notebook maps the largest
 # one, $\sigma_{\max}(J_G(z))$, and the geometric average $\bar\lambda_G(z) = |\det J_G(z)|^{1/2}$

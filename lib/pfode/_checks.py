@@ -24,8 +24,7 @@ import torch
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 _PACKAGES = {"skimage": ("scikit-image", "notebooks"), "sklearn": ("scikit-learn", "notebooks"),
-             "diffusers": ("diffusers", "diffusers"), "pandas": ("pandas", "notebooks"),
-             "yaml": ("pyyaml", "notebooks"), "papermill": ("papermill", "notebooks")}
+             "diffusers": ("diffusers", "diffusers")}
 
 
 def require(module: str, what: str):

@@ -246,7 +246,7 @@ def digits_split(num_train: int, num_test: int, *, seed: int = 0) -> tuple[np.nd
     from ._checks import require
     num_train = _check_int("num_train", num_train, 1)
     num_test = _check_int("num_test", num_test, 0)
-    digits = require("sklearn.datasets", "digits_split").load_digits().data / 8.0 - 1.0                                   # (1797, 64)
+    digits = require("sklearn.datasets", "digits_split").load_digits().data / 8.0 - 1.0   # (1797, 64)
     if num_train + num_test > len(digits):
         raise ValueError(f"num_train + num_test must be at most {len(digits)} (the digits), got "
                          f"{num_train} + {num_test}")

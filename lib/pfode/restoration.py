@@ -56,9 +56,9 @@ def ellipse_phantoms(num: int, size: int = 32, *, seed: int = 0) -> torch.Tensor
     """``num`` random Shepp–Logan-style phantoms, ``(num, 1, size, size)`` in ``[0, 1]``.
 
     A bright skull (an ellipse of intensity 1 with semi-axes 0.70–0.90 and 0.55–0.75, tilted by
-    up to ±0.3 rad), a darker brain inside it (intensity 0.2–0.4, 0.85–0.92 of the skull), and 3–6 inner ellipses
-    of random centre, semi-axes 0.05–0.3, orientation and signed intensity ±0.1–0.4 added to the
-    brain; clipped to ``[0, 1]``. Deterministic in ``(num, size, seed)``.
+    up to ±0.3 rad), a darker brain inside it (intensity 0.2–0.4, 0.85–0.92 of the skull), and
+    3–6 inner ellipses of random centre, semi-axes 0.05–0.3, orientation and signed intensity
+    ±0.1–0.4 added to the brain; clipped to ``[0, 1]``. Deterministic in ``(num, size, seed)``.
     """
     num, size = check_int(num, "num"), check_int(size, "size", lower=8)
     g = _gen(seed)

@@ -24,7 +24,7 @@ STAMP  := $(VENV)/.installed
 # The exact versions the book was run with; pyproject.toml declares compatible ranges, and
 # tests/test_environment.py checks that these satisfy them.
 TORCH  := torch==2.13.0
-EXACT  := diffusers==0.42.1
+EXACT  := diffusers==0.42.1 transformers==5.24.0 sentencepiece==0.2.3 protobuf==7.36.2
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 # Reproducible runs; let torch/BLAS choose their own thread counts. (No MPLBACKEND: it would

@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
+import bench_attention  # noqa: E402
 import bench_bdf  # noqa: E402
 import bench_instability  # noqa: E402
 import bench_memorisation  # noqa: E402
@@ -289,6 +290,7 @@ def main(argv=None):
     if args.quick:
         print("\n" + render(info, fig, vel, True, omp, bdf))
         bench_memorisation.main(quick=True)
+        bench_attention.main(["--quick"])
         return
     (HERE / "results.json").write_text(json.dumps(
         {"machine": info, "command": COMMAND, "instability_map": fig, "velocity": vel,
@@ -296,6 +298,7 @@ def main(argv=None):
     (HERE / "results.md").write_text(render(info, fig, vel, False, omp, bdf))
     print(f"wrote {HERE / 'results.md'} and {HERE / 'results.json'}")
     bench_memorisation.main()            # writes memorisation.md / .json
+    bench_attention.main([])             # writes attention.md / .json
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ diffusers = pytest.importorskip("diffusers")
 import pfode  # noqa: E402
 from pfode import diffusers_field as dfl  # noqa: E402
 
+sys.path.insert(0, str(os.path.dirname(__file__)))
+import tiny_pipelines as tiny  # noqa: E402
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 
@@ -27,12 +30,7 @@ def tiny_transformer(sample_size=8, in_channels=4, seed=0):
 
 
 def tiny_vae(seed=0):
-    torch.manual_seed(seed)
-    return diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        latent_channels=4, norm_num_groups=4, sample_size=16, scaling_factor=1.5,
-        shift_factor=0.1).eval()
+    return tiny.vae(seed)
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,37 @@ def test_one_dimensional_flow_is_monotone_transport():
     np.testing.assert_allclose(x[:, 0].numpy(), quantile_map(f, z[:, 0].numpy()), atol=1e-7)
 
 
+# ---- closed form 3: the linear field v = a(t) x, step by step ------------------------------
+def test_heun_last_step_euler_is_a_product_of_step_factors():
+    """For v(x, t) = a(t) x every explicit RK step multiplies x by a known factor: Heun's
+    1 + h(a0 + a1)/2 + h^2 a0 a1 / 2 with a0 = a(t), a1 = a(t + h); Euler's 1 + h a0. With
+    last_step="euler" the product ends with an Euler factor; the default ends with Heun's."""
+    a = lambda t: 1.0 + 2.0 * t
+    f = lambda x, t: a(float(t)) * x
+    ts = torch.tensor([1.0, 0.7, 0.45, 0.2, 0.0], dtype=F64)
+    z = torch.tensor([[1.0, -0.5]], dtype=F64)
+
+    def factor(t0, t1, scheme):
+        h, a0, a1 = t1 - t0, a(t0), a(t1)
+        return 1 + h * a0 if scheme == "euler" else 1 + h * (a0 + a1) / 2 + h * h * a0 * a1 / 2
+
+    grid = ts.tolist()
+    for last in ("heun", "euler"):
+        want = np.prod([factor(grid[i], grid[i + 1], last if i == len(grid) - 2 else "heun")
+                        for i in range(len(grid) - 1)])
+        kw = {} if last == "heun" else {"last_step": "euler"}
+        got = pfode.generate(f, z, method="heun", ts=ts, **kw)
+        # threshold: four steps of float64 arithmetic: a few ulps
+        np.testing.assert_allclose(got.numpy(), want * z.numpy(), rtol=1e-14)
+        # the tangent map of the same discrete map is the same factor
+        _, jw = pfode.FlowMap(f, 1.0, 0.0, method="heun", ts=ts, **kw).jvp(z, torch.ones_like(z))
+        np.testing.assert_allclose(jw.numpy(), want * np.ones((1, 2)), rtol=1e-14)
+    with pytest.raises(ValueError, match="last_step"):
+        pfode.generate(f, z, method="heun", ts=ts, last_step="rk4")
+    with pytest.raises(ValueError, match="last_step"):
+        pfode.generate(f, z, method="euler", ts=ts, last_step="euler")
+
+
 # ---- orders of convergence ------------------------------------------------------------------
 @pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("rk4", 4)])
 @pytest.mark.parametrize("direction", ["generate", "invert"])

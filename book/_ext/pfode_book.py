@@ -6,7 +6,11 @@
   ``_build/jupyter_execute/notebooks/NAME.ipynb``), copied next to the page sources.
 - **Figures have alt text and open at full size.** An image inside a captioned figure whose
   alternative text is missing or a placeholder (matplotlib's ``<Figure size …>``) gets the
-  caption as its alt text; ``figures.js`` makes every figure a link to its full-size PNG.
+  caption as its alt text; ``figures.js`` makes every figure a link to its full-size PNG and
+  lets a wide figure span the text column and the margin (``pfode.css``), so that its labels
+  are shown at a legible size.
+- **Wide equations scroll in their box** (``pfode.css``) instead of running under the
+  equation number.
 - **Each script once.** sphinx-thebe registers its configuration script once per read phase,
   so a page can declare ``const THEBE_JS_URL`` twice, which is a console error; duplicate
   scripts are dropped from every page.
@@ -64,6 +68,7 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.add_js_file("figures.js")
+    app.add_css_file("pfode.css")
     app.connect("doctree-resolved", caption_alt_text)
     # before the theme builds its header buttons (priority 500)
     app.connect("html-page-context", add_notebook_download, priority=400)

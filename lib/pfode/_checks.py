@@ -24,7 +24,7 @@ import torch
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 _PACKAGES = {"skimage": ("scikit-image", "notebooks"), "sklearn": ("scikit-learn", "notebooks"),
-             "diffusers": ("diffusers", "diffusers")}
+             "diffusers": ("diffusers", "diffusers"), "transformers": ("transformers", "diffusers")}
 
 
 def require(module: str, what: str):

@@ -43,6 +43,7 @@ like every other field. :func:`load_pipeline` recognises a ``FluxPipeline`` fold
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Optional, Sequence
@@ -61,6 +62,7 @@ __all__ = [
     "load_pipeline",
     "save_null_conditioning",
     "math_attention",
+    "attention_for",
     "schedule_map",
     "pack_latents",
     "unpack_latents",
@@ -83,6 +85,25 @@ def math_attention():
     """Context manager selecting PyTorch's math attention kernel (forward-mode AD works)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     return sdpa_kernel(SDPBackend.MATH)
+
+
+def carries_tangent(x: torch.Tensor) -> bool:
+    """Whether ``x`` carries a forward-mode tangent: a ``torch.func`` transform's wrapped
+    tensor (jvp, vmap, grad) or a dual tensor of ``torch.autograd.forward_ad``."""
+    from ._checks import _under_vmap
+    if _under_vmap(x):
+        return True
+    from torch.autograd import forward_ad
+    return forward_ad.unpack_dual(x).tangent is not None
+
+
+def attention_for(x: torch.Tensor):
+    """The attention kernels for a model call on ``x``: the math kernel when ``x`` carries a
+    forward-mode tangent (the fused flash / memory-efficient kernels have no forward-mode
+    rule), PyTorch's default choice otherwise (the cost of the math kernel against the default
+    is measured in ``benchmarks/bench_attention.py``)."""
+    import contextlib
+    return math_attention() if carries_tangent(x) else contextlib.nullcontext()
 
 
 def shift_sigma(sigma, shift: float = 1.0):
@@ -153,17 +174,28 @@ class DiffusersField:
         ``(C, H, W)`` of one sample (latent or pixel); default from the model config.
     conditioning:
         Keyword arguments of the transformer with batch size 1 (expanded to the batch), e.g.
-        the null-prompt ``encoder_hidden_states`` and ``pooled_projections``. Default: zeros
+        the prompt's ``encoder_hidden_states`` and ``pooled_projections``. Default: zeros
         (:func:`null_conditioning`).
     chunk:
         Evaluate the model on at most ``chunk`` samples at a time (memory); None = all.
+    guidance_scale, negative_conditioning:
+        Classifier-free guidance as ``StableDiffusion3Pipeline`` applies it,
+        ``v = v_neg + w (v_cond - v_neg)`` with ``w = guidance_scale`` and ``v_neg`` the field
+        under ``negative_conditioning`` (the pipeline's default negative prompt is the empty
+        one). Still a velocity field, so inversion and its derivatives apply to it unchanged.
+        None (or 1) is no guidance. Unlike the pipeline, a scale below 1 is applied too.
 
     The input may be float64 (the solvers' default): it is cast to the model's dtype and the
-    output cast back. ``t`` is a float or a tensor of shape ``()`` / ``(B,)``.
+    output cast back. ``t`` is a float or a tensor of shape ``()`` / ``(B,)``. The attention
+    kernel is PyTorch's default, and the math kernel under forward-mode AD
+    (:func:`attention_for`).
     """
 
     def __init__(self, model, sample_shape: Optional[Sequence[int]] = None,
-                 conditioning: Optional[dict] = None, chunk: Optional[int] = None):
+                 conditioning: Optional[dict] = None, chunk: Optional[int] = None,
+                 guidance_scale: Optional[float] = None,
+                 negative_conditioning: Optional[dict] = None):
+        from ._checks import check_int
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -181,18 +213,59 @@ class DiffusersField:
         self.device = next(model.parameters()).device
         if conditioning is None:
             conditioning = null_conditioning(model, 1, self.dtype)
-        self.conditioning = {k: v.to(self.device, self.dtype) for k, v in conditioning.items()}
+        self.conditioning = self._to_model(conditioning)
+        if chunk is not None:
+            check_int(chunk, "chunk")
         self.chunk = chunk
+        self.cfg_scale = self._guidance(guidance_scale, negative_conditioning)
+        self.negative_conditioning = (None if self.cfg_scale is None else
+                                      self._to_model(negative_conditioning))
+
+    def _to_model(self, conditioning: dict) -> dict:
+        return {k: v.to(self.device, self.dtype) for k, v in conditioning.items()}
+
+    def _guidance(self, guidance_scale, negative_conditioning) -> Optional[float]:
+        """The classifier-free guidance scale in use (None: none), checked."""
+        if guidance_scale is None:
+            if negative_conditioning is not None:
+                raise ValueError("negative_conditioning needs a guidance_scale")
+            return None
+        from ._checks import as_float
+        w = as_float(guidance_scale, "guidance_scale")
+        if not math.isfinite(w):
+            raise ValueError(f"guidance_scale must be finite, got {w}")
+        if self.is_unet:
+            raise ValueError("guidance_scale needs a text-conditioned transformer, not a UNet2DModel")
+        if negative_conditioning is None:
+            raise ValueError("guidance_scale needs negative_conditioning (e.g. the empty "
+                             "prompt's embeddings)")
+        if w == 1.0:
+            return None
+        shapes = {k: tuple(v.shape) for k, v in self.conditioning.items()}
+        neg = {k: tuple(v.shape) for k, v in negative_conditioning.items()}
+        if shapes != neg:
+            raise ValueError(f"negative_conditioning must have the shapes of conditioning, "
+                             f"{shapes}; got {neg}")
+        return w
 
     timestep_scale = 1000.0
     """The model's ``timestep`` is ``timestep_scale * t``."""
 
-    def _model(self, x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+    def _model(self, x: torch.Tensor, timestep: torch.Tensor, cond: dict) -> torch.Tensor:
         B = x.shape[0]
         if self.is_unet:
             return self.model(x, timestep, return_dict=False)[0]
-        cond = {k: v.expand(B, *v.shape[1:]) for k, v in self.conditioning.items()}
+        cond = {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()}
         return self.model(hidden_states=x, timestep=timestep, return_dict=False, **cond)[0]
+
+    def _guided(self, x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        if self.cfg_scale is None:
+            return self._model(x, timestep, self.conditioning)
+        B = x.shape[0]
+        both = {k: torch.cat([self.negative_conditioning[k].expand(B, *v.shape[1:]),
+                              v.expand(B, *v.shape[1:])]) for k, v in self.conditioning.items()}
+        v_neg, v_cond = self._model(torch.cat([x, x]), torch.cat([timestep, timestep]), both).chunk(2)
+        return v_neg + self.cfg_scale * (v_cond - v_neg)
 
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.n:
@@ -202,8 +275,8 @@ class DiffusersField:
         timestep = (self.timestep_scale * t).expand(B).to(self.device, torch.float32)
         xs = x.to(self.device, self.dtype).reshape(B, *self.sample_shape)
         chunk = self.chunk or B
-        with math_attention():
-            outs = [self._model(xs[i:i + chunk], timestep[i:i + chunk]) for i in range(0, B, chunk)]
+        with attention_for(x):
+            outs = [self._guided(xs[i:i + chunk], timestep[i:i + chunk]) for i in range(0, B, chunk)]
         out = torch.cat(outs, 0) if len(outs) > 1 else outs[0]
         return out.reshape(B, self.n).to(x.device, x.dtype)
 
@@ -223,8 +296,9 @@ class DiffusersField:
         return images.reshape(images.shape[0], -1)
 
     def __repr__(self) -> str:
+        cfg = "" if self.cfg_scale is None else f", guidance_scale={self.cfg_scale}"
         return (f"DiffusersField({type(self.model).__name__}, sample_shape={self.sample_shape}, "
-                f"{self.dtype})")
+                f"{self.dtype}{cfg})")
 
 
 def pack_latents(latents: torch.Tensor) -> torch.Tensor:
@@ -331,10 +405,10 @@ class FluxField(DiffusersField):
         """Length ``(H/2)(W/2)`` of the packed image sequence (for :func:`flux_mu`)."""
         return self.img_ids.shape[0]
 
-    def _model(self, x: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+    def _model(self, x: torch.Tensor, timestep: torch.Tensor, cond: dict) -> torch.Tensor:
         B = x.shape[0]
         C, H, W = self.sample_shape
-        cond = {k: v.expand(B, *v.shape[1:]) for k, v in self.conditioning.items()}
+        cond = {k: v.expand(B, *v.shape[1:]) for k, v in cond.items()}
         guidance = None
         if self.guidance_scale is not None:
             guidance = torch.full((B,), self.guidance_scale, device=self.device, dtype=torch.float32)
@@ -374,8 +448,8 @@ def load_transformer(path, dtype=torch.float32):
         raise ValueError(f"{p / 'config.json'} names the class {name!r}, which diffusers "
                          f"{diffusers.__version__} does not have")
     _check_weights(p)
-    return cls.from_pretrained(str(p), torch_dtype=dtype, low_cpu_mem_usage=False,
-                               local_files_only=True).eval()
+    return _in_dtype(cls.from_pretrained(str(p), dtype=dtype, low_cpu_mem_usage=False,
+                                         local_files_only=True), dtype, p).eval()
 
 
 def _read_json(path: Path) -> dict:
@@ -427,11 +501,13 @@ class PipelineField:
 
     Attributes: ``field`` (:class:`DiffusersField` on latents), ``vae``, ``scheduler``,
     ``latent_shape`` ``(C, h, w)``. Methods: :meth:`encode` pixels -> flattened latents,
-    :meth:`decode` back, :meth:`ts` the scheduler's generation grid.
+    :meth:`decode` back (both ``chunk`` images at a time), :meth:`ts` the scheduler's
+    generation grid.
     """
 
     def __init__(self, transformer, vae, scheduler, conditioning: dict, image_size: int,
-                 chunk: Optional[int] = None, guidance_scale: Optional[float] = None):
+                 chunk: Optional[int] = None, guidance_scale: Optional[float] = None,
+                 negative_conditioning: Optional[dict] = None):
         self.vae, self.scheduler = vae.eval(), scheduler
         for p in self.vae.parameters():
             p.requires_grad_(False)
@@ -448,40 +524,60 @@ class PipelineField:
             self.field = FluxField(transformer, self.latent_shape, conditioning,
                                    guidance_scale=guidance_scale, chunk=chunk)
         else:
-            self.field = DiffusersField(transformer, self.latent_shape, conditioning, chunk=chunk)
+            self.field = DiffusersField(transformer, self.latent_shape, conditioning, chunk=chunk,
+                                        guidance_scale=guidance_scale,
+                                        negative_conditioning=negative_conditioning)
+        self.chunk = chunk
         self.scaling_factor = float(vae.config.scaling_factor)
         self.shift_factor = float(getattr(vae.config, "shift_factor", None) or 0.0)
+
+    def _chunks(self, x: torch.Tensor):
+        step = self.chunk or x.shape[0]
+        return (x[i:i + step] for i in range(0, x.shape[0], step))
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``(B, 3, H, W)`` in ``[-1, 1]`` -> latents ``(B, n)`` (posterior mean, scaled)."""
         dt = next(self.vae.parameters()).dtype
-        lat = self.vae.encode(images.to(dt)).latent_dist.mean
+        dev = next(self.vae.parameters()).device
+        lat = torch.cat([self.vae.encode(im.to(dev, dt)).latent_dist.mean for im in self._chunks(images)])
         lat = (lat - self.shift_factor) * self.scaling_factor
-        return lat.reshape(lat.shape[0], -1).to(images.dtype)
+        return lat.reshape(lat.shape[0], -1).to(images.device, images.dtype)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents ``(B, n)`` -> images ``(B, 3, H, W)`` (unclipped)."""
         dt = next(self.vae.parameters()).dtype
-        lat = latents.to(dt).reshape(latents.shape[0], *self.latent_shape)
-        lat = lat / self.scaling_factor + self.shift_factor
-        return self.vae.decode(lat, return_dict=False)[0].to(latents.dtype)
+        dev = next(self.vae.parameters()).device
+        lat = latents.reshape(latents.shape[0], *self.latent_shape)
+        out = [self.vae.decode(z.to(dev, dt) / self.scaling_factor + self.shift_factor,
+                               return_dict=False)[0] for z in self._chunks(lat)]
+        return torch.cat(out).to(latents.device, latents.dtype)
+
+    @property
+    def image_seq_len(self) -> int:
+        """The transformer's image sequence length: ``(h/p)(w/p)`` for SD3's patch size ``p``,
+        the packed length for FLUX (what the pipelines pass to the dynamic shift)."""
+        if self.is_flux:
+            return self.field.seq_len
+        p = self.field.model.config.patch_size
+        return (self.latent_shape[1] // p) * (self.latent_shape[2] // p)
 
     def ts(self, steps: int) -> torch.Tensor:
         """The scheduler's decreasing grid from 1 to 0 (shift applied), see :func:`schedule_ts`.
 
-        FLUX: as ``FluxPipeline``, the sigmas ``linspace(1, 1/steps, steps)`` with the shift
-        ``mu = flux_mu(scheduler, seq_len)`` when the scheduler uses dynamic shifting.
+        FLUX: as ``FluxPipeline``, the sigmas ``linspace(1, 1/steps, steps)``. With
+        ``use_dynamic_shifting`` (FLUX, and SD3-layout schedulers that set it) the shift
+        ``mu = flux_mu(scheduler, image_seq_len)``, as both pipelines compute it.
         """
-        if not self.is_flux:
-            return schedule_ts(self.scheduler, steps)
         from ._checks import check_int
         check_int(steps, "steps")
-        import numpy as np
-        kw = {"sigmas": np.linspace(1.0, 1.0 / steps, steps)}
+        kw = {}
+        if self.is_flux:
+            import numpy as np
+            kw["sigmas"] = np.linspace(1.0, 1.0 / steps, steps)
         if self.scheduler.config.get("use_dynamic_shifting", False):
-            kw["mu"] = flux_mu(self.scheduler, self.field.seq_len)
+            kw["mu"] = flux_mu(self.scheduler, self.image_seq_len)
         return schedule_ts(self.scheduler, steps, **kw)
 
     def __repr__(self) -> str:
@@ -490,102 +586,159 @@ class PipelineField:
 
 def load_pipeline(path, *, dtype=torch.float32, image_size: Optional[int] = None,
                   device="cpu", chunk: Optional[int] = None,
-                  guidance_scale: Optional[float] = None) -> PipelineField:
+                  guidance_scale: Optional[float] = None, prompt: str = "",
+                  negative_prompt: str = "",
+                  max_sequence_length: Optional[int] = None) -> PipelineField:
     """Load an SD3 / SD3.5 or FLUX pipeline folder from a local ``path`` (no download).
 
-    Reads ``transformer/``, ``vae/`` and ``scheduler/`` with ``from_pretrained``. The null
-    (empty-prompt) conditioning comes from ``path/null_conditioning.pt`` when present;
-    otherwise the whole pipeline is loaded once (``StableDiffusion3Pipeline.from_pretrained``,
-    text encoders included), ``encode_prompt("")`` is computed, the embeddings are cached in
-    that file when the folder is writable, and the text encoders are freed.
+    Reads ``transformer/``, ``vae/`` and ``scheduler/`` with ``from_pretrained``, in ``dtype``
+    (every component; checked). The conditioning is the embedding of ``prompt`` (default the
+    empty prompt, as the instability paper uses). The empty prompt's embeddings come from
+    ``path/null_conditioning.pt`` when present; any other prompt, or a folder without the
+    cache, needs the pipeline's text encoders (``pip install 'pfode[diffusers]'`` brings
+    ``transformers``): the pipeline is loaded once with them, ``encode_prompt`` is computed,
+    the empty prompt's embeddings are cached in that file when the folder is writable, and the
+    encoders are freed. What is missing is said before anything large is loaded.
 
-    ``image_size`` defaults to ``transformer.config.sample_size * vae factor``.
+    ``guidance_scale`` means what it means to the folder's pipeline: for SD3 / SD3.5
+    classifier-free guidance against ``negative_prompt`` (default the empty prompt; None or 1:
+    none), for FLUX.1-dev the distilled guidance embedding (default 3.5, as ``FluxPipeline``).
+    ``max_sequence_length``: the T5 prompt length (the pipeline's default, 256 for SD3 and 512
+    for FLUX). ``chunk``: at most that many images per transformer and VAE call.
 
-    A ``FluxPipeline`` folder (``model_index.json`` ``_class_name``) gives a :class:`FluxField`
-    (``FluxTransformer2DModel``; ``FluxPipeline.encode_prompt("")`` when there is no cache);
-    ``image_size`` then defaults to ``128 * vae factor`` (``FluxPipeline``'s default, 1024),
-    and ``guidance_scale`` (for guidance-distilled models only) defaults to 3.5 as in
-    ``FluxPipeline``. Other FLUX pipelines (Fill, Kontext, ...) are not wrapped.
+    ``image_size`` defaults to ``transformer.config.sample_size * vae factor`` (FLUX:
+    ``128 * vae factor``, ``FluxPipeline``'s 1024). Other FLUX pipelines (Fill, Kontext, ...)
+    are not wrapped.
     """
     p = _check_local(path)
-    index = p / "model_index.json"
-    if not index.exists():
+    index_file = p / "model_index.json"
+    if not index_file.exists():
         raise FileNotFoundError(f"{str(p)!r} has no model_index.json: not a pipeline folder")
-    cls = _read_json(index).get("_class_name", "")
+    index = _read_json(index_file)
+    cls = index.get("_class_name", "")
     if "Flux" in cls and cls != "FluxPipeline":
         raise NotImplementedError(
             f"{cls}: only the text-to-image FluxPipeline layout is wrapped (no image "
             "conditioning channels or reference tokens)")
+    flux = cls == "FluxPipeline"
+    for name, value in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if max_sequence_length is not None:
+        from ._checks import check_int
+        check_int(max_sequence_length, "max_sequence_length")
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise TypeError(f"dtype must be a torch floating dtype, got {dtype!r}")
+    cfg = (not flux) and guidance_scale is not None and guidance_scale != 1
+    if flux and negative_prompt:
+        raise ValueError("negative_prompt applies to SD3 folders; FLUX.1 has no negative prompt "
+                         "(its guidance_scale is a distilled embedding)")
+    prompts = [prompt] + ([negative_prompt] if cfg and negative_prompt != prompt else [])
+    cache = p / NULL_CONDITIONING_FILE
+    encode = [q for q in prompts if q or not cache.exists()]
+    if encode:                                   # before anything large is loaded
+        _check_text_encoders(p, index, "the prompt " + repr(encode[0]) if encode[0] else
+                             f"the empty prompt (there is no {NULL_CONDITIONING_FILE})")
     _subfolders(p, ("transformer", "vae", "scheduler"))
     require_diffusers()
-    from diffusers import SD3Transformer2DModel
-
-    if cls == "FluxPipeline":
-        return _load_flux_pipeline(p, dtype=dtype, image_size=image_size, device=device,
-                                   chunk=chunk, guidance_scale=guidance_scale)
-    if guidance_scale is not None:
-        raise ValueError(f"guidance_scale applies to FLUX folders only, not to {cls or 'this folder'}")
-    transformer, vae, scheduler = _load_parts(p, SD3Transformer2DModel, dtype, device)
-    cache = p / NULL_CONDITIONING_FILE
-    if cache.exists():
-        cond = torch.load(cache, map_location="cpu", weights_only=True)
-    else:
-        require_diffusers()
-        from diffusers import StableDiffusion3Pipeline
-        pipe = StableDiffusion3Pipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
-                                                        scheduler=scheduler, torch_dtype=dtype,
-                                                        local_files_only=True)
-        pipe.to(device)
-        with torch.no_grad():
-            emb, _, pooled, _ = pipe.encode_prompt(prompt="", prompt_2="", prompt_3="",
-                                                   do_classifier_free_guidance=False,
-                                                   device=device)
-        cond = {"encoder_hidden_states": emb, "pooled_projections": pooled}
-        del pipe
-        if os.access(p, os.W_OK):
-            save_null_conditioning(p, emb, pooled)
+    import diffusers
+    transformer_cls = diffusers.FluxTransformer2DModel if flux else diffusers.SD3Transformer2DModel
+    transformer, vae, scheduler = _load_parts(p, transformer_cls, dtype, device)
+    if flux and transformer.config.guidance_embeds and guidance_scale is None:
+        guidance_scale = 3.5
+    emb = {}
+    if "" in prompts and "" not in encode:
+        emb[""] = torch.load(cache, map_location="cpu", weights_only=True)
+    if encode:
+        if "" not in encode and len(prompts) > 1:   # one sequence length for both: encode both
+            encode = prompts
+        emb.update(_encode_prompts(p, flux, encode, transformer, vae, scheduler, dtype, device,
+                                   max_sequence_length))
+        if "" in encode and os.access(p, os.W_OK) and not cache.exists():
+            save_null_conditioning(p, emb[""]["encoder_hidden_states"], emb[""]["pooled_projections"])
     f = 2 ** (len(vae.config.block_out_channels) - 1)
-    size = image_size or transformer.config.sample_size * f
-    return PipelineField(transformer, vae, scheduler, cond, size, chunk=chunk)
+    default = transformer.config.sample_size if not flux else (getattr(transformer.config, "sample_size", None) or 128)
+    size = image_size or default * f
+    return PipelineField(transformer, vae, scheduler, emb[prompt], size, chunk=chunk,
+                         guidance_scale=guidance_scale if flux or cfg else None,
+                         negative_conditioning=emb[negative_prompt] if cfg else None)
+
+
+def _check_text_encoders(p: Path, index: dict, purpose: str) -> None:
+    """The text encoders and tokenizers the folder's ``model_index.json`` lists, present and
+    loadable (``transformers`` installed), or a clear error naming what is missing."""
+    encoders = [k for k, v in index.items() if k.startswith("text_encoder")
+                and isinstance(v, list) and v and v[0] is not None]
+    if not encoders:
+        raise FileNotFoundError(
+            f"{purpose} needs the pipeline's text encoders, and {p / 'model_index.json'} lists "
+            f"none. Use the full pipeline folder, or store the empty prompt's embeddings in "
+            f"{p / NULL_CONDITIONING_FILE} with pfode.diffusers_field.save_null_conditioning")
+    from ._checks import require
+    require("transformers", f"{purpose} (the text encoders of {p.name})")
+    for enc in encoders:
+        _check_weights(p / enc) if (p / enc).is_dir() else _missing(p, enc, purpose)
+        tok = "tokenizer" + enc[len("text_encoder"):]
+        if tok in index and not (p / tok).is_dir():
+            _missing(p, tok, purpose)
+
+
+def _missing(p: Path, name: str, purpose: str):
+    raise FileNotFoundError(f"{p / 'model_index.json'} lists {name}, but {p / name} does not "
+                            f"exist ({purpose} needs it)")
+
+
+def _encode_prompts(p: Path, flux: bool, prompts, transformer, vae, scheduler, dtype, device,
+                    max_sequence_length) -> dict:
+    """``{prompt: conditioning}`` from the folder's own pipeline and text encoders."""
+    import diffusers
+    pipe_cls = diffusers.FluxPipeline if flux else diffusers.StableDiffusion3Pipeline
+    pipe = pipe_cls.from_pretrained(str(p), transformer=transformer, vae=vae, scheduler=scheduler,
+                                    dtype=dtype, local_files_only=True, low_cpu_mem_usage=False)
+    pipe.to(device)
+    kw = {} if max_sequence_length is None else {"max_sequence_length": max_sequence_length}
+    out = {}
+    with torch.no_grad():
+        for q in prompts:
+            if flux:
+                e, pooled, txt_ids = pipe.encode_prompt(prompt=q, prompt_2=q, device=device, **kw)
+                out[q] = {"encoder_hidden_states": e, "pooled_projections": pooled, "txt_ids": txt_ids}
+            else:
+                e, _, pooled, _ = pipe.encode_prompt(prompt=q, prompt_2=q, prompt_3=q, device=device,
+                                                     do_classifier_free_guidance=False, **kw)
+                out[q] = {"encoder_hidden_states": e, "pooled_projections": pooled}
+    del pipe
+    return out
+
+
+def _in_dtype(model, dtype, where: Path):
+    """``model`` with every parameter in ``dtype``. diffusers 0.42 loads some models in their
+    stored dtype whatever ``dtype`` says (``SD3Transformer2DModel`` stays float32), so they
+    are cast (with diffusers' warning about float32-only modules silenced when the model
+    declares none), and the result is checked."""
+    if {q.dtype for q in model.parameters()} != {dtype}:
+        from diffusers.utils import logging as dlog
+        level = dlog.get_verbosity()
+        if not getattr(model, "_keep_in_fp32_modules", None):
+            dlog.set_verbosity_error()
+        try:
+            model = model.to(dtype)
+        finally:
+            dlog.set_verbosity(level)
+    got = {q.dtype for q in model.parameters()}
+    if got != {dtype}:
+        raise RuntimeError(f"{where} loaded in {sorted(map(str, got))}, not {dtype}")
+    return model
 
 
 def _load_parts(p: Path, transformer_cls, dtype, device):
-    """The transformer, VAE and scheduler of the local pipeline folder ``p``."""
+    """The transformer, VAE and scheduler of the local pipeline folder ``p``, in ``dtype``."""
     require_diffusers()
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
-    kw = dict(torch_dtype=dtype, low_cpu_mem_usage=False, local_files_only=True)
-    transformer = transformer_cls.from_pretrained(str(p), subfolder="transformer", **kw).to(device)
-    vae = AutoencoderKL.from_pretrained(str(p), subfolder="vae", **kw).to(device)
+    kw = dict(dtype=dtype, low_cpu_mem_usage=False, local_files_only=True)
+    transformer = _in_dtype(transformer_cls.from_pretrained(str(p), subfolder="transformer", **kw),
+                            dtype, p / "transformer").to(device)
+    vae = _in_dtype(AutoencoderKL.from_pretrained(str(p), subfolder="vae", **kw), dtype, p / "vae").to(device)
     scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(str(p), subfolder="scheduler",
                                                                 local_files_only=True)
     return transformer, vae, scheduler
-
-
-def _load_flux_pipeline(p: Path, *, dtype, image_size, device, chunk, guidance_scale) -> PipelineField:
-    """The FLUX branch of :func:`load_pipeline`."""
-    require_diffusers()
-    from diffusers import FluxTransformer2DModel
-
-    transformer, vae, scheduler = _load_parts(p, FluxTransformer2DModel, dtype, device)
-    if transformer.config.guidance_embeds and guidance_scale is None:
-        guidance_scale = 3.5
-    cache = p / NULL_CONDITIONING_FILE
-    if cache.exists():
-        cond = torch.load(cache, map_location="cpu", weights_only=True)
-    else:
-        require_diffusers()
-        from diffusers import FluxPipeline
-        pipe = FluxPipeline.from_pretrained(str(p), transformer=transformer, vae=vae,
-                                            scheduler=scheduler, torch_dtype=dtype,
-                                            local_files_only=True)
-        pipe.to(device)
-        with torch.no_grad():
-            emb, pooled, txt_ids = pipe.encode_prompt(prompt="", prompt_2="", device=device)
-        cond = {"encoder_hidden_states": emb, "pooled_projections": pooled, "txt_ids": txt_ids}
-        del pipe
-        if os.access(p, os.W_OK):
-            save_null_conditioning(p, emb, pooled)
-    f = 2 ** (len(vae.config.block_out_channels) - 1)
-    size = image_size or (getattr(transformer.config, "sample_size", None) or 128) * f
-    return PipelineField(transformer, vae, scheduler, cond, size, chunk=chunk,
-                         guidance_scale=guidance_scale)

@@ -14,6 +14,10 @@ Algorithm 1 [book: eq-ch1-reconstruction]), each taking ``steps`` or ``ts``. The
 - ``"euler"``, ``"heun"``, ``"rk4"``: explicit Runge–Kutta on the grid (Butcher tableaus in
   :data:`TABLEAUS`). In this convention Euler is DDIM, and Euler generation is diffusers'
   ``FlowMatchEulerDiscreteScheduler``; Euler *inversion* is the "naive DDIM inversion".
+  Heun's option ``last_step="euler"`` takes an Euler step on the last interval of the grid, as
+  diffusers' ``FlowMatchHeunDiscreteScheduler`` does (its second stage would divide by the
+  noise level 0 there); the default ``"heun"`` is the trapezoid on every interval (EDM, Alg. 1,
+  takes the same Euler last step only because its grid ends at σ = 0).
 - ``"dopri5"``: adaptive Dormand–Prince 5(4) from ``torchdiffeq``; ``ts`` are output times.
 - ``"scipy-rk45"``, ``"scipy-bdf"``: ``scipy.integrate.solve_ivp`` point by point in float64
   (RK45 as in the instability paper's Appendix E.1; BDF for stiff fields, with the field's
@@ -73,7 +77,9 @@ class Scheme:
 
 SCHEMES = {
     "euler": Scheme("euler", "runge-kutta", 1, summary="Euler; DDIM in this convention"),
-    "heun": Scheme("heun", "runge-kutta", 2, summary="explicit trapezoid (EDM's Heun)"),
+    "heun": Scheme("heun", "runge-kutta", 2, {"last_step": "heun"},
+                   "explicit trapezoid (EDM's Heun); last_step=\"euler\" is diffusers' "
+                   "FlowMatchHeunDiscreteScheduler"),
     "rk4": Scheme("rk4", "runge-kutta", 4, summary="classical Runge–Kutta"),
     "dopri5": Scheme("dopri5", "adaptive", 5, summary="Dormand–Prince 5(4), torchdiffeq"),
     "scipy-rk45": Scheme("scipy-rk45", "adaptive", 5, {"workers": 1},
@@ -194,6 +200,8 @@ def _check_options(method: str, options: dict) -> dict:
     out = {**scheme.options, **options}
     if "workers" in out:
         check_int(out["workers"], "workers")
+    if "last_step" in out:
+        check_choice(out["last_step"], "last_step", ("heun", "euler"))
     return out
 
 
@@ -249,7 +257,7 @@ def integrate(field: Field, x: torch.Tensor, ts, *, method: str = "dopri5",
     v = _Counted(field, x.shape[0], max_nfe)
     try:
         if scheme.kind == "runge-kutta":
-            return _runge_kutta(v, x, ts.tolist(), method, callback, progress)
+            return _runge_kutta(v, x, ts.tolist(), method, callback, progress, opts.get("last_step"))
         if scheme.kind == "exact":
             return _exact(v, x, ts, method, opts, aux, callback, progress, out_info)
         d_rtol, d_atol = default_tolerances(x.dtype)
@@ -267,11 +275,13 @@ def integrate(field: Field, x: torch.Tensor, ts, *, method: str = "dopri5",
             info.update(out_info)
 
 
-def _runge_kutta(v, x, grid, method, callback, progress):
+def _runge_kutta(v, x, grid, method, callback, progress, last_step=None):
     if callback is not None:
         callback(0, grid[0], x)
+    last = len(grid) - 2
     for i in tqdm(range(len(grid) - 1), desc=method, disable=not progress, leave=False):
-        x = _rk_step(v, x, grid[i], grid[i + 1] - grid[i], method)
+        scheme = "euler" if (i == last and last_step == "euler") else method
+        x = _rk_step(v, x, grid[i], grid[i + 1] - grid[i], scheme)
         if callback is not None:
             callback(i + 1, grid[i + 1], x)
     return x

@@ -5,7 +5,8 @@
 #                warning), then check the rendered pages (tables, glued captions, images)
 #   make test    lint (ruff) + unit tests (pytest, 2 workers) + every notebook under nbval in smoke mode
 #   make bench   run benchmarks/run_all.py (writes benchmarks/results.md)
-#   make sweep SPEC=sweeps/NAME.yml   run a notebook over a parameter grid (pfode.sweep, resumable)
+#   make sweep SPEC=sweeps/NAME.yml [ARGS=...]   run a notebook over a parameter grid (pfode.sweep,
+#                resumable; on a local Dask cluster, ARGS="--serial" or "--scheduler ADDRESS")
 #   make nb NB=notebooks/NAME.py      run one notebook under nbval in smoke mode (SMOKE=0: defaults)
 #   make clean   remove build outputs and test caches (keeps .venv)
 #
@@ -24,7 +25,7 @@ STAMP  := $(VENV)/.installed
 # The exact versions the book was run with; pyproject.toml declares compatible ranges, and
 # tests/test_environment.py checks that these satisfy them.
 TORCH  := torch==2.13.0
-EXACT  := diffusers==0.42.1 transformers==5.24.0 sentencepiece==0.2.3 protobuf==7.36.2
+EXACT  := diffusers==0.42.1 transformers==5.24.0 sentencepiece==0.2.3 protobuf==7.36.2 distributed==2026.8.0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 # Reproducible runs; let torch/BLAS choose their own thread counts. (No MPLBACKEND: it would
@@ -73,8 +74,8 @@ bench: $(STAMP)
 	fi
 
 sweep: $(STAMP)
-	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/NAME.yml"; exit 2; }
-	$(BIN)/python -m pfode.sweep $(SPEC)
+	@test -n "$(SPEC)" || { echo "usage: make sweep SPEC=sweeps/NAME.yml [ARGS='--workers 2']"; exit 2; }
+	$(BIN)/python -m pfode.sweep $(SPEC) $(ARGS)
 
 # One notebook alone, as tests/run_notebooks.sh runs each: converted to
 # _build/nbval/notebooks/NAME.ipynb and run under nbval, in smoke mode unless SMOKE=0

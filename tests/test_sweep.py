@@ -34,6 +34,8 @@ NOTEBOOK = HEADER + textwrap.dedent('''\
     b = 2.0
     fail_at = -1        # raise for this value of a (simulates a crash mid-point)
     counter = ""        # file that gets one line per execution
+    done = ""           # file that gets one line per execution run to its end
+    sleep = 0.0         # seconds to wait before recording (a point to kill in the middle of)
 
     # %%
     # pfode.record loaded from its file: importing the package would import torch in every
@@ -47,7 +49,12 @@ NOTEBOOK = HEADER + textwrap.dedent('''\
             f.write(f"{a},{b}\\n")
     if a == fail_at:
         raise RuntimeError(f"boom at a={a}")
+    import time
+    time.sleep(sleep)
     record.save_metrics([{"y": a * b, "row": 0}, {"y": -a * b, "row": 1}])
+    if done:
+        with open(done, "a") as f:
+            f.write(f"{a},{b}\\n")
 ''').replace("RECORD_PY", repr(record.__file__))
 
 
@@ -56,11 +63,11 @@ def write(path, text):
     return path
 
 
-def make_spec(tmp_path, grid=None, parameters=None, extra=""):
+def make_spec(tmp_path, grid=None, parameters=None, extra="", **keys):
     nb = write(tmp_path / "tiny.py", NOTEBOOK)
     spec = {"sweep": "tiny", "notebook": str(nb), "results_dir": str(tmp_path / "results"),
             "parameters": {"counter": str(tmp_path / "count.txt"), **(parameters or {})},
-            "grid": grid or {"a": [1, 2, 3], "b": [0.5, 4.0]}}
+            "grid": grid or {"a": [1, 2, 3], "b": [0.5, 4.0]}, **keys}
     text = json.dumps(spec) + "\n" + extra          # JSON is YAML
     return write(tmp_path / "spec.yml", text)
 
@@ -85,7 +92,7 @@ def finished(tmp_path_factory):
     """One 2 x 2 sweep, run once for the module (kernel start-ups dominate the test time)."""
     tmp = tmp_path_factory.mktemp("sweep")
     spec = make_spec(tmp, grid={"a": [1, 3], "b": [0.5, 4.0]})
-    return tmp, spec, sweep.run_sweep(spec, threads=1, progress=False)
+    return tmp, spec, sweep.run_sweep(spec, threads=1, progress=False, serial=True)
 
 
 def test_table_matches_closed_form_and_layout(finished):
@@ -110,9 +117,9 @@ def test_table_matches_closed_form_and_layout(finished):
 def test_unknown_parameter_rejected_before_running(tmp_path):
     spec = make_spec(tmp_path, grid={"a": [1], "c": [3]})
     with pytest.raises(sweep.SpecError) as info:
-        sweep.run_sweep(spec, threads=1, progress=False)
+        sweep.run_sweep(spec, threads=1, progress=False, serial=True)
     msg = str(info.value)
-    assert "'c'" in msg and "a, b, counter, fail_at" in msg
+    assert "'c'" in msg and "a, b, counter, done, fail_at, sleep" in msg
     assert not (tmp_path / "results").exists()
     assert runs(tmp_path) == []
 
@@ -129,7 +136,7 @@ def test_unknown_parameter_rejected_before_running(tmp_path):
 def test_bad_specs(tmp_path, text, match):
     write(tmp_path / "tiny.py", NOTEBOOK)
     with pytest.raises(sweep.SpecError, match=match):
-        sweep.run_sweep(write(tmp_path / "bad.yml", text), threads=1, progress=False)
+        sweep.run_sweep(write(tmp_path / "bad.yml", text), threads=1, progress=False, serial=True)
     assert not (tmp_path / "results").exists()
 
 
@@ -140,7 +147,7 @@ def test_resume_reruns_only_missing_point(finished):
     mtimes = {p.id: (p.directory / "metrics.json").stat().st_mtime_ns for p in first.points}
     shutil.rmtree(victim.directory)
     (first.sweep_dir / f".tmp-{victim.id}-killed").mkdir()     # debris of a killed run
-    second = sweep.run_sweep(spec, threads=1, progress=False)
+    second = sweep.run_sweep(spec, threads=1, progress=False, serial=True)
     assert second.ran == [victim.id]
     assert sorted(second.skipped) == sorted(p.id for p in first.points if p is not victim)
     a, b = victim.own["a"], victim.own["b"]
@@ -155,7 +162,7 @@ def test_resume_reruns_only_missing_point(finished):
 def test_crash_mid_point_is_not_finished(tmp_path, capsys):
     spec = make_spec(tmp_path, grid={"a": [1, 2]}, parameters={"fail_at": 2})
     with pytest.raises(sweep.SweepError) as info:
-        sweep.run_sweep(spec, threads=1, progress=False)
+        sweep.run_sweep(spec, threads=1, progress=False, serial=True)
     res = info.value.result
     bad = [p for p in res.points if p.own["a"] == 2][0]
     assert list(res.failed) == [bad.id]
@@ -166,7 +173,7 @@ def test_crash_mid_point_is_not_finished(tmp_path, capsys):
     assert {int(r["a"]) for r in read_table(res.table)} == {1}
     assert not list(res.sweep_dir.glob(".tmp-*"))
     # the CLI reports the failure with a non-zero exit status and resumes the failed point only
-    assert sweep.main([str(spec), "--threads", "1", "--no-progress"]) == 1
+    assert sweep.main([str(spec), "--threads", "1", "--no-progress", "--serial"]) == 1
     assert "a=2" in capsys.readouterr().err
     assert runs(tmp_path) == ["1,2.0", "2,2.0", "2,2.0"]
 
@@ -190,7 +197,7 @@ def test_dry_run_and_max_points(tmp_path, capsys):
     assert not res.ran and not (tmp_path / "results").exists()
     out = capsys.readouterr().out
     assert out.count("[run ]") == 3
-    res = sweep.run_sweep(spec, max_points=1, threads=1, progress=False)
+    res = sweep.run_sweep(spec, max_points=1, threads=1, progress=False, serial=True)
     assert len(res.ran) == 1 and len(read_table(res.table)) == 2
     sweep.run_sweep(spec, dry_run=True, progress=False)
     out = capsys.readouterr().out
@@ -220,15 +227,15 @@ def test_wrong_type_rejected_before_running(tmp_path):
     (papermill would pass it on and the notebook would fail cells later)."""
     spec = make_spec(tmp_path, grid={"a": [1, "two"]})
     with pytest.raises(sweep.SpecError, match=r"parameter 'a' must be an int like its default 1, got a str 'two'"):
-        sweep.run_sweep(spec, progress=False, threads=1)
+        sweep.run_sweep(spec, progress=False, threads=1, serial=True)
     assert runs(tmp_path) == [] and not (tmp_path / "results" / "tiny").exists()
     spec = make_spec(tmp_path, grid={"a": [1]}, parameters={"b": [2.0]})   # b: a float, not a list
     with pytest.raises(sweep.SpecError, match="parameter 'b' must be a float"):
-        sweep.run_sweep(spec, progress=False, threads=1)
+        sweep.run_sweep(spec, progress=False, threads=1, serial=True)
     # an int where the default is a float is fine (2 is a float value); a bool is not an int
     spec = make_spec(tmp_path, grid={"a": [True]})
     with pytest.raises(sweep.SpecError, match="must be an int"):
-        sweep.run_sweep(spec, progress=False, threads=1)
+        sweep.run_sweep(spec, progress=False, threads=1, serial=True)
 
 
 def test_points_record_their_runtime_and_resume_warns_when_it_changes(finished, capsys):
@@ -245,7 +252,117 @@ def test_points_record_their_runtime_and_resume_warns_when_it_changes(finished, 
     other.write_text(json.dumps(m))
     shutil.rmtree(res.points[2].directory)                # one point left to run
     capsys.readouterr()
-    sweep.run_sweep(spec, progress=False, threads=1)
+    sweep.run_sweep(spec, progress=False, threads=1, serial=True)
     out = capsys.readouterr().out
     assert "1 finished point(s)" in out and res.points[1].id in out and "Some Other CPU" in out
     assert res.points[0].id not in out.split("warning")[1].split("sweep tiny")[0]
+
+
+# ---- on Dask: a real LocalCluster of two worker processes ------------------------------------
+def _table_values(path):
+    """The rows' parameters a, b and metrics row, y, as a set (the order of completion varies)."""
+    return {(r["a"], r["b"], r["row"], r["y"]) for r in read_table(path)}
+
+
+def test_local_cluster_equals_serial(tmp_path):
+    pytest.importorskip("distributed")
+    serial_dir, dask_dir = tmp_path / "serial", tmp_path / "dask"
+    for d in (serial_dir, dask_dir):
+        d.mkdir()
+    a = sweep.run_sweep(make_spec(serial_dir, grid={"a": [1, 2], "b": [0.5, 4.0]}), threads=1,
+                        progress=False, serial=True)
+    b = sweep.run_sweep(make_spec(dask_dir, grid={"a": [1, 2], "b": [0.5, 4.0]}), threads=1,
+                        progress=False, workers=2)
+    assert len(a.ran) == len(b.ran) == 4 and not b.failed
+    # the same numbers (the counter file's path, and so the ids, differ between the two)
+    assert _table_values(a.table) == _table_values(b.table)
+    assert sorted(runs(dask_dir)) == sorted(runs(serial_dir))      # each point executed once
+    assert not list(b.sweep_dir.glob(".tmp-*"))
+
+
+def test_a_worker_killed_mid_point_loses_nothing(tmp_path):
+    """SIGKILL the worker process running a point while its notebook sleeps: the scheduler gives
+    the point to another worker, every point finishes exactly once, no half-written folder is
+    left, and the table is that of a clean run."""
+    distributed = pytest.importorskip("distributed")
+    import signal
+    import threading
+    import time
+
+    grid = {"a": [1, 2, 3], "b": [0.5]}
+    done = tmp_path / "done.txt"
+    spec = make_spec(tmp_path, grid=grid, parameters={"sleep": 4.0, "done": str(done)})
+    cluster = sweep.local_cluster(workers=2, threads=1)
+    killed = []
+
+    def kill_one():
+        """Wait until a notebook has started (its line in the counter file; it then sleeps 4 s),
+        and SIGKILL the worker process whose task is that point."""
+        with distributed.Client(cluster) as client:
+            deadline = time.time() + 60
+            while time.time() < deadline and not killed:
+                started = runs(tmp_path)
+                if started:
+                    a, b = started[0].split(",")
+                    slug = f"a={a}_b={b}-"
+                    for w, keys in client.processing().items():
+                        if any(slug in str(k) for k in keys):
+                            pid = client.run(os.getpid, workers=[w])[w]
+                            os.kill(pid, signal.SIGKILL)
+                            killed.append(started[0])
+                time.sleep(0.1)
+
+    try:
+        th = threading.Thread(target=kill_one)
+        th.start()
+        res = sweep.run_sweep(spec, threads=1, progress=False, scheduler=cluster.scheduler_address)
+        th.join()
+    finally:
+        cluster.close()
+    assert killed, "no worker was busy to kill"
+    assert len(res.ran) == 3 and not res.failed
+    assert sorted(done.read_text().splitlines()) == ["1,0.5", "2,0.5", "3,0.5"]   # each once
+    assert sorted(runs(tmp_path)) == sorted(["1,0.5", "2,0.5", "3,0.5", killed[0]])  # the killed one twice
+    assert not list(res.sweep_dir.glob(".tmp-*"))
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    ref = sweep.run_sweep(make_spec(clean, grid=grid), threads=1, progress=False, serial=True)
+    assert _table_values(res.table) == _table_values(ref.table)
+
+
+def test_dask_errors_come_before_any_point_runs(tmp_path):
+    pytest.importorskip("distributed")
+    spec = make_spec(tmp_path, grid={"a": [1]})
+    with pytest.raises(sweep.SpecError, match="no Dask scheduler answers at 'tcp://127.0.0.1:9'"):
+        sweep.run_sweep(spec, threads=1, progress=False, scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(sweep.SpecError, match="serial runs in this process"):
+        sweep.run_sweep(spec, serial=True, workers=2, progress=False)
+    with pytest.raises(sweep.SpecError, match="workers must be a positive integer"):
+        sweep.run_sweep(spec, workers=0, progress=False)
+    bad = make_spec(tmp_path, grid={"a": [1]}, resources={"threads": 0})
+    with pytest.raises(sweep.SpecError, match="resources.threads must be an integer >= 1"):
+        sweep.run_sweep(bad, progress=False, workers=1)
+    bad = make_spec(tmp_path, grid={"a": [1]}, resources={"cpus": 2})
+    with pytest.raises(sweep.SpecError, match="resources must be a mapping"):
+        sweep.run_sweep(bad, progress=False, workers=1)
+    assert runs(tmp_path) == []                       # nothing ran
+
+
+def test_a_second_driver_is_refused(tmp_path):
+    """Two drivers on one sweep: the second stops at once, naming the first, and changes nothing."""
+    import subprocess
+    import sys
+    spec = make_spec(tmp_path, grid={"a": [1]})
+    sweep_dir = tmp_path / "results" / "tiny"
+    sweep_dir.mkdir(parents=True)
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (sweep_dir / ".lock").write_text(str(first.pid))
+        with pytest.raises(sweep.SweepError, match=f"being run by process {first.pid}"):
+            sweep.run_sweep(spec, threads=1, progress=False, serial=True)
+        assert runs(tmp_path) == [] and (sweep_dir / ".lock").read_text() == str(first.pid)
+    finally:
+        first.kill()
+        first.wait()
+    res = sweep.run_sweep(spec, threads=1, progress=False, serial=True)   # a dead driver's lock
+    assert len(res.ran) == 1 and not (sweep_dir / ".lock").exists()

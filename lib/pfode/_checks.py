@@ -24,7 +24,8 @@ import torch
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 _PACKAGES = {"skimage": ("scikit-image", "notebooks"), "sklearn": ("scikit-learn", "notebooks"),
-             "diffusers": ("diffusers", "diffusers"), "transformers": ("transformers", "diffusers")}
+             "diffusers": ("diffusers", "diffusers"), "transformers": ("transformers", "diffusers"),
+             "distributed": ("distributed (Dask)", "sweep")}
 
 
 def require(module: str, what: str):

@@ -1,9 +1,19 @@
-"""Run one notebook over a grid of parameters with papermill, resumably.
+"""Run one notebook over a grid of parameters with papermill, resumably, on Dask.
 
 Usage::
 
-    python -m pfode.sweep sweeps/dimension_default.yml [--dry-run] [--max-points N]
-    make sweep SPEC=sweeps/dimension_default.yml
+    python -m pfode.sweep SPEC                       # a local Dask cluster on this machine
+    python -m pfode.sweep SPEC --workers 4           # ... of 4 worker processes
+    python -m pfode.sweep SPEC --scheduler tcp://host:8786   # an existing Dask cluster
+    python -m pfode.sweep SPEC --serial              # one point after another, no Dask
+    python -m pfode.sweep SPEC --dry-run             # list the points and what is finished
+    make sweep SPEC=sweeps/dimension_default.yml ARGS="--workers 2"
+
+Other options: ``--threads N`` (threads of a point), ``--max-points N``, ``--results DIR``,
+``--no-progress``. A cluster of your own: ``dask scheduler`` in one shell, ``dask worker
+tcp://HOST:8786 --nworkers 4 --nthreads 1`` in others (each worker runs one point at a time;
+every worker needs this project installed and the same file system); on SLURM,
+``dask_jobqueue.SLURMCluster(...).scale(jobs=N)`` and its ``scheduler_address``.
 
 A *spec* is a YAML file::
 
@@ -14,34 +24,49 @@ A *spec* is a YAML file::
     grid: {r: [2, 4, 8]}                  # cartesian product of lists (optional)
     points: [{r: 16, K: 256}]             # explicit extra points (optional)
     env: {OMP_NUM_THREADS: 2}             # environment of the kernel (optional)
+    resources: {threads: 2, gpu: 1}       # what one point needs (optional)
 
 At least one of ``grid`` and ``points`` must give a point. A point's parameters are the fixed
 ``parameters`` overridden by its grid values or its explicit entry. Relative paths are taken
 from the project root (the nearest folder above the spec holding ``_toc.yml``; the spec's
-folder when there is none).
+folder when there is none). ``resources.threads`` is the thread count of a point (default 2;
+``--threads`` overrides it) and sizes the local cluster (cores / threads workers);
+``resources.gpu`` makes each point hold that many units of the Dask worker resource ``GPU``,
+so that one point runs per GPU (a local cluster gets one worker per visible GPU, each with its
+own ``CUDA_VISIBLE_DEVICES``).
 
 What the runner does, in order:
 
 1. validates the spec's keys and values, converts the notebook to ``.ipynb`` in a temporary
    folder (jupytext) and reads its parameters cell (``papermill.inspect_notebook``); any
-   parameter the notebook does not declare is rejected, naming it and the allowed names,
-   before anything is run or written;
+   parameter the notebook does not declare, or of another type than its default, is
+   rejected, naming it and the allowed names, before anything is run or written; a scheduler
+   that does not answer within 10 s is reported before any point runs;
 2. gives every point a deterministic id, ``<key=value slug>-<hash>`` where the hash covers
    *all* of the point's parameters (changing a fixed parameter changes every id, so stale
    results are never reused);
-3. runs each unfinished point with papermill (kernel ``python3``, working directory the
-   notebook's folder, ``OMP_NUM_THREADS`` from ``--threads`` unless the spec's ``env`` sets
-   it) in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook records its
-   numbers with :func:`pfode.record.save_metrics` (the runner passes the path in
+3. runs each unfinished point as one task (:func:`run_point`): papermill in a kernel of its own
+   (kernel ``python3``, working directory the notebook's folder) started with the point's
+   environment passed explicitly (``OMP_NUM_THREADS`` and ``PFODE_THREADS`` from the threads,
+   the spec's ``env``), in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook
+   records its numbers with :func:`pfode.record.save_metrics` (the path is in
    ``$PFODE_METRICS``). When the notebook and its metrics are complete the folder is renamed
    atomically to ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json`` and
-   ``metrics.json``). A folder with that name *is* the "finished" marker: a killed run
-   leaves only ``.tmp-*`` folders, removed by the next run, and finished points are skipped;
+   ``metrics.json``). A folder with that name *is* the "finished" marker: a killed driver or
+   worker leaves only ``.tmp-*`` folders, removed by the runner, and finished points are
+   skipped. When a Dask worker dies in the middle of a point the scheduler gives the point to
+   another worker; a point already finished is not run again;
 4. a point that raises is reported by id and parameters, its executed notebook kept under
    ``results/<sweep>/.failed/<id>.ipynb``, and the other points still run;
 5. rebuilds ``results/<sweep>/table.csv`` (written to a temporary file, then ``os.replace``):
    one row per metrics row of every finished point of the spec, with columns ``point_id``,
-   the parameters, then the metrics.
+   the parameters, then the metrics, then where each point ran (``run_threads``, ``run_cpu``,
+   ``run_torch``).
+
+A lock file (``results/<sweep>/.lock``, holding the driver's pid) keeps a second driver off a
+sweep that is running; a dead driver's lock is taken over. A progress bar counts the finished
+and failed points, and the Dask dashboard's address is printed. Dask (``distributed``) is the
+``[sweep]`` extra; ``--serial`` runs without it.
 """
 from __future__ import annotations
 
@@ -101,7 +126,8 @@ __all__ = [
 ]
 
 SPEC_KEYS = {"sweep", "notebook", "description", "parameters", "grid", "points", "env",
-             "kernel", "results_dir", "cell_timeout"}
+             "kernel", "results_dir", "cell_timeout", "resources"}
+RESOURCE_KEYS = {"threads": 1, "gpu": 0}          # and the smallest value each may take
 REQUIRED_KEYS = ("sweep", "notebook")
 FINISHED_FILES = ("params.json", "metrics.json")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -131,6 +157,7 @@ class Spec:
     results_dir: Path | None = None
     cell_timeout: int | None = None
     description: str = ""
+    resources: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -260,8 +287,15 @@ def load_spec(path: str | os.PathLike) -> Spec:
                                      or not isinstance(cell_timeout, int) or cell_timeout < 1):
         raise SpecError(f"{path}: cell_timeout must be a positive integer (seconds)")
     description = data.get("description") or ""
+    resources = data.get("resources") or {}
+    if not isinstance(resources, dict) or set(resources) - set(RESOURCE_KEYS):
+        raise SpecError(f"{path}: resources must be a mapping with keys among "
+                        f"{', '.join(RESOURCE_KEYS)}, got {resources!r}")
+    for k, v in resources.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < RESOURCE_KEYS[k]:
+            raise SpecError(f"{path}: resources.{k} must be an integer >= {RESOURCE_KEYS[k]}, got {v!r}")
     return Spec(path, root, sweep, notebook, parameters, dict(grid), list(points), env,
-                kernel, results_dir, cell_timeout, str(description))
+                kernel, results_dir, cell_timeout, str(description), dict(resources))
 
 
 def _slug_value(v: Any) -> str:
@@ -404,69 +438,90 @@ def _check_points_against(spec: Spec, allowed: dict, points: Sequence[Point]) ->
                 raise SpecError(f"{spec.path.name}: point {json.dumps(point.own)}: {exc}") from None
 
 
-@contextlib.contextmanager
-def _environ(updates: dict) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in updates}
-    os.environ.update(updates)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    with atomic_write(path) as f:
-        f.write(text)
-
-
-def _run_point(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: int) -> float:
-    """Execute one point in a temporary folder and rename it into place; return seconds."""
-    import papermill
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{point.id}-", dir=sweep_dir))
-    out_nb = tmp / f"{spec.notebook.stem}.ipynb"
-    metrics = tmp / "metrics.json"
+def point_task(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: int) -> dict:
+    """Everything :func:`run_point` needs for ``point``, as plain data (it travels to a worker)."""
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           THREADS_ENV: str(threads), "OMP_WAIT_POLICY": "PASSIVE", **spec.env,
-           METRICS_ENV: str(metrics)}
+           THREADS_ENV: str(threads), "OMP_WAIT_POLICY": "PASSIVE", **spec.env}
+    return {"sweep": spec.sweep, "notebook": spec.notebook.name, "ipynb": str(ipynb),
+            "cwd": str(spec.notebook.parent), "kernel": spec.kernel, "timeout": spec.cell_timeout,
+            "id": point.id, "parameters": point.parameters, "own": point.own,
+            "directory": str(point.directory), "sweep_dir": str(sweep_dir), "env": env,
+            "gpu": spec.resources.get("gpu", 0)}
+
+
+def run_point(task: dict) -> dict:
+    """Execute one point (a :func:`point_task`) and rename its folder into place.
+
+    Runs in any process: the driver's (``--serial``) or a Dask worker's. The kernel gets the
+    task's environment explicitly (this process's environment is not changed, so several
+    points can run side by side), in a temporary folder ``<sweep>/.tmp-<id>-*``; the folder
+    becomes ``<sweep>/<id>/`` by one ``os.rename`` when the notebook and its metrics are
+    complete. A point that is already finished (run to completion by an earlier attempt whose
+    worker died before reporting) is not run again. Returns ``{"id", "status", "wall_s"}``
+    with status ``"ran"`` or ``"finished before"``; raises when the notebook fails, after
+    keeping its executed notebook under ``<sweep>/.failed/``.
+    """
+    import papermill
+    from jupyter_client.manager import KernelManager
+
+    point_dir, sweep_dir = Path(task["directory"]), Path(task["sweep_dir"])
+    if all((point_dir / f).is_file() for f in FINISHED_FILES):
+        return {"id": task["id"], "status": "finished before", "wall_s": 0.0}
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{task['id']}-", dir=sweep_dir))
+    out_nb = tmp / f"{Path(task['notebook']).stem}.ipynb"
+    metrics = tmp / "metrics.json"
+    env = {**os.environ, **task["env"], METRICS_ENV: str(metrics), **_gpu_env(task)}
     start = time.perf_counter()
     ok = False
+    km = KernelManager(kernel_name=task["kernel"])
     try:
-        with _environ(env):
-            papermill.execute_notebook(
-                str(ipynb), str(out_nb), parameters=point.parameters, kernel_name=spec.kernel,
-                cwd=str(spec.notebook.parent), progress_bar=False, log_output=False,
-                execution_timeout=spec.cell_timeout)
+        km.start_kernel(env=env, cwd=task["cwd"])
+        papermill.execute_notebook(
+            task["ipynb"], str(out_nb), parameters=task["parameters"], kernel_name=task["kernel"],
+            km=km, progress_bar=False, log_output=False, execution_timeout=task["timeout"])
         if not metrics.is_file():
             raise SweepError(f"the notebook finished without recording metrics "
                              f"(call pfode.record.save_metrics(...)); ${METRICS_ENV} was {metrics}")
         load_metrics(metrics)                                 # readable, non-empty
         wall = time.perf_counter() - start
-        meta = {"sweep": spec.sweep, "point_id": point.id, "notebook": spec.notebook.name,
-                "parameters": point.parameters, "own": point.own,
-                "smoke": os.environ.get("PFODE_SMOKE", "") not in ("", "0", "false", "False"),
+        meta = {"sweep": task["sweep"], "point_id": task["id"], "notebook": task["notebook"],
+                "parameters": task["parameters"], "own": task["own"],
+                "smoke": env.get("PFODE_SMOKE", "") not in ("", "0", "false", "False"),
                 "wall_s": round(wall, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "runtime": runtime(env[THREADS_ENV])}
         (tmp / "params.json").write_text(json.dumps(meta, indent=1) + "\n")
         os.chmod(tmp, 0o755)                                  # mkdtemp makes it private
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
-        if point.directory.exists():                          # an incomplete leftover
-            shutil.rmtree(point.directory)
-        os.rename(tmp, point.directory)                       # atomic: now it is finished
+        if point_dir.exists():                                # an incomplete leftover
+            shutil.rmtree(point_dir)
+        os.rename(tmp, point_dir)                             # atomic: now it is finished
         ok = True
-        return wall
+        (sweep_dir / ".failed" / f"{task['id']}.ipynb").unlink(missing_ok=True)
+        return {"id": task["id"], "status": "ran", "wall_s": wall}
     finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
         if not ok:
             failed = sweep_dir / ".failed"
             failed.mkdir(exist_ok=True)
             if out_nb.exists():
-                shutil.copy2(out_nb, failed / f"{point.id}.ipynb")
+                shutil.copy2(out_nb, failed / f"{task['id']}.ipynb")
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _gpu_env(task: dict) -> dict:
+    """``CUDA_VISIBLE_DEVICES`` for a GPU point on a local cluster: worker ``i`` of a
+    :func:`local_cluster` with GPU resources owns device ``i`` (a worker of an external cluster
+    keeps the devices its own environment gives it)."""
+    if not task["gpu"] or "CUDA_VISIBLE_DEVICES" in task["env"]:
+        return {}
+    try:
+        from distributed import get_worker
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": str(name)} if isinstance(name, int) else {}
 
 
 # --------------------------------------------------------------------------- table
@@ -575,22 +630,34 @@ def _lock(sweep_dir: Path) -> Iterator[None]:
 
 
 def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | None = None,
-              dry_run: bool = False, max_points: int | None = None, threads: int = 2,
-              progress: bool = True, out=None) -> SweepResult:
+              dry_run: bool = False, max_points: int | None = None, threads: int | None = None,
+              progress: bool = True, out=None, serial: bool = False, workers: int | None = None,
+              scheduler: str | None = None) -> SweepResult:
     """Run (or, with ``dry_run``, list) the points of a spec; see the module docstring.
 
-    Raises :class:`SpecError` before running anything when the spec is invalid and
-    :class:`SweepError` after the run when some points failed (the others are finished and
-    tabulated). ``max_points`` limits how many unfinished points this call runs.
-    """
-    from tqdm.auto import tqdm
+    ``serial``: one point after another in this process, without Dask. Otherwise the points
+    are tasks of a ``dask.distributed`` cluster: the one at ``scheduler`` (an address such as
+    ``tcp://host:8786``), or a ``LocalCluster`` of ``workers`` processes started here (default:
+    the cores divided by the threads of a point, at least 1). ``threads``: the threads of a
+    point (default the spec's ``resources.threads``, else 2).
 
+    Raises :class:`SpecError` before running anything when the spec is invalid or the
+    scheduler does not answer, and :class:`SweepError` after the run when some points failed
+    (the others are finished and tabulated). ``max_points`` limits how many unfinished points
+    this call runs.
+    """
     out = sys.stdout if out is None else out
     if max_points is not None and (isinstance(max_points, bool) or max_points < 1):
         raise SpecError(f"max_points must be a positive integer, got {max_points!r}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SpecError(f"threads must be a positive integer, got {threads!r}")
+    for name, value in (("threads", threads), ("workers", workers)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError(f"{name} must be a positive integer, got {value!r}")
+    if serial and (workers is not None or scheduler is not None):
+        raise SpecError("serial runs in this process: it takes neither workers nor scheduler")
+    if scheduler is not None and workers is not None:
+        raise SpecError("workers sizes a local cluster; a scheduler brings its own workers")
     spec = load_spec(spec_path)
+    threads = threads or spec.resources.get("threads", 2)
     sweep_dir = _sweep_dir(spec, results_dir)
     points = expand_points(spec, sweep_dir)
     with tempfile.TemporaryDirectory(prefix="pfode-sweep-") as tmp:
@@ -621,24 +688,20 @@ def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | 
         sweep_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with _lock(sweep_dir):
-            for stale in sweep_dir.glob(".tmp-*"):           # left by a killed run
-                shutil.rmtree(stale, ignore_errors=True)
-            bar = tqdm(total=len(points), initial=len(result.skipped), desc=spec.sweep,
-                       unit="point", disable=not progress, file=sys.stderr)
+            _remove_stale(sweep_dir)                         # left by a killed run
+            tasks = [point_task(spec, ipynb, p, sweep_dir, threads) for p in todo]
+            runner = (_serial(tasks) if serial or not tasks else
+                      _on_dask(tasks, spec, threads, workers, scheduler, out))
             try:
-                for p in todo:
-                    bar.set_postfix_str(p.id[:40])
-                    try:
-                        _run_point(spec, ipynb, p, sweep_dir, threads)
-                        result.ran.append(p.id)
-                        (sweep_dir / ".failed" / f"{p.id}.ipynb").unlink(missing_ok=True)
-                    except Exception as exc:   # noqa: BLE001 - reported below, others go on
-                        msg = _short_error(exc)
-                        result.failed[p.id] = msg
-                        print(f"point {p.id} {json.dumps(p.own)} FAILED: {msg}", file=out)
-                    bar.update(1)
+                for task, outcome in _progress(runner, len(points), len(result.skipped), spec.sweep, progress):
+                    if isinstance(outcome, BaseException):
+                        msg = _short_error(outcome)
+                        result.failed[task["id"]] = msg
+                        print(f"point {task['id']} {json.dumps(task['own'])} FAILED: {msg}", file=out)
+                    else:
+                        result.ran.append(task["id"])
             finally:
-                bar.close()
+                _remove_stale(sweep_dir)                     # of points whose worker was killed
                 result.table = write_table(sweep_dir, points)
         result.wall_s = time.perf_counter() - start
     done = sum(p.finished for p in points)
@@ -652,6 +715,98 @@ def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | 
         err.result = result
         raise err
     return result
+
+
+def _remove_stale(sweep_dir: Path) -> None:
+    for stale in sweep_dir.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _serial(tasks):
+    """``(task, result or exception)`` for each task, run here one after another."""
+    for task in tasks:
+        try:
+            yield task, run_point(task)
+        except Exception as exc:   # noqa: BLE001 - reported by the driver, others go on
+            yield task, exc
+
+
+def _progress(runner, total: int, initial: int, name: str, enabled: bool):
+    """The runner's outcomes, with a bar of finished points and the running / failed counts."""
+    from tqdm import tqdm
+    bar = tqdm(total=total, initial=initial, desc=name, unit="point", disable=not enabled,
+               file=sys.stderr)
+    failed = 0
+    try:
+        for task, outcome in runner:
+            failed += isinstance(outcome, BaseException)
+            bar.update(1)
+            bar.set_postfix_str(f"failed {failed}, last {task['id'][:32]}")
+            yield task, outcome
+    finally:
+        bar.close()
+
+
+def _on_dask(tasks, spec: Spec, threads: int, workers: int | None, scheduler: str | None, out):
+    """``(task, result or exception)`` as the points finish on a Dask cluster.
+
+    A task whose worker dies is given by the scheduler to another worker (up to
+    ``distributed.scheduler.allowed-failures`` times, then reported as failed): a point has no
+    side effect before its final rename, and :func:`run_point` does not run a finished point
+    again, so a killed worker loses nothing and no point is run to completion twice.
+    """
+    from ._checks import require
+    distributed = require("distributed", "running a sweep on Dask (use --serial without it)")
+    gpu = spec.resources.get("gpu", 0)
+    cluster = None
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise SpecError(f"no Dask scheduler answers at {scheduler!r} within 10 s ({exc}); "
+                            f"start one (dask scheduler; dask worker {scheduler}) or run "
+                            f"without --scheduler for a local cluster") from None
+    else:
+        cluster = local_cluster(workers, threads, gpu)
+        client = distributed.Client(cluster)
+    try:
+        link = getattr(client, "dashboard_link", None)
+        n = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        print(f"Dask: {n} worker(s) at {client.scheduler.address}"
+              + (f"; dashboard {link}" if link else ""), file=out)
+        resources = {"GPU": gpu} if gpu else None
+        futures = {client.submit(run_point, t, key=f"{t['sweep']}-{t['id']}", pure=False,
+                                 resources=resources): t for t in tasks}
+        for fut in distributed.as_completed(futures):
+            try:
+                fut.result()
+                yield futures[fut], None
+            except Exception as exc:   # noqa: BLE001 - the point failed; the others go on
+                yield futures[fut], exc
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def local_cluster(workers: int | None = None, threads: int = 2, gpu: int = 0):
+    """A ``dask.distributed.LocalCluster`` for sweep points: one point per worker process
+    (one task thread each), ``workers`` of them (default: the cores divided by ``threads``, at
+    least 1; with ``gpu``, one worker per visible GPU, each holding the resource ``GPU: 1``)."""
+    import logging
+
+    import distributed
+    if gpu:
+        import torch
+        count = torch.cuda.device_count()
+        if count < 1:
+            raise SpecError("the spec's points need a GPU (resources.gpu) and none is visible here")
+        workers, resources = workers or count, {"GPU": 1}
+    else:
+        workers, resources = workers or max(1, (os.cpu_count() or 1) // threads), None
+    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                    resources=resources, dashboard_address=":0",
+                                    silence_logs=logging.ERROR)
 
 
 def _short_error(exc: BaseException) -> str:
@@ -671,14 +826,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
     ap.add_argument("--max-points", type=int, default=None, help="run at most N unfinished points")
     ap.add_argument("--results", default=None, help="results folder (default: <root>/results)")
-    ap.add_argument("--threads", type=int, default=2,
-                    help="OMP_NUM_THREADS for the kernel unless the spec's env sets it (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads of a point (OMP_NUM_THREADS of its kernel unless the spec's env "
+                         "sets it; default: the spec's resources.threads, else 2)")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--workers", type=int, default=None,
+                     help="worker processes of the local Dask cluster (default: cores / threads)")
+    how.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786)")
+    how.add_argument("--serial", action="store_true",
+                     help="one point after another in this process, without Dask")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     try:
         run_sweep(args.spec, results_dir=args.results, dry_run=args.dry_run,
                   max_points=args.max_points, threads=args.threads,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, serial=args.serial, workers=args.workers,
+                  scheduler=args.scheduler)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

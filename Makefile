@@ -61,7 +61,7 @@ book: $(STAMP) _build/.lib-stamp
 
 test: $(STAMP)
 	@rc=0; \
-	$(BIN)/ruff check lib tests benchmarks || rc=$$?; \
+	$(BIN)/ruff check lib tests benchmarks sweeps || rc=$$?; \
 	$(BIN)/python -m pytest tests -n 2 --dist loadfile || rc=$$?; \
 	bash tests/run_notebooks.sh || rc=$$?; \
 	exit $$rc

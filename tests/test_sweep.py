@@ -48,14 +48,20 @@ NOTEBOOK = HEADER + textwrap.dedent('''\
         with open(counter, "a") as f:
             f.write(f"{a},{b}\\n")
     if a == fail_at:
+        import sys
+        print(f"fd 2 of the kernel at a={a}", file=sys.__stderr__, flush=True)
         raise RuntimeError(f"boom at a={a}")
     import time
     time.sleep(sleep)
-    record.save_metrics([{"y": a * b, "row": 0}, {"y": -a * b, "row": 1}])
+    import os
+    env = ";".join(f"{k}={os.environ.get(k, '-')}" for k in ENV_KEYS)   # what the kernel saw
+    record.save_metrics([{"y": a * b, "row": 0, "env": env}, {"y": -a * b, "row": 1, "env": env}])
     if done:
         with open(done, "a") as f:
             f.write(f"{a},{b}\\n")
-''').replace("RECORD_PY", repr(record.__file__))
+''').replace("RECORD_PY", repr(record.__file__)).replace("ENV_KEYS", repr(
+    ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PFODE_THREADS",
+     "MALLOC_TRIM_THRESHOLD_")))
 
 
 def write(path, text):
@@ -108,7 +114,7 @@ def test_table_matches_closed_form_and_layout(finished):
     assert seen == {(a, b) for a in (1, 3) for b in (0.5, 4.0)}
     assert list(rows[0])[:4] == ["point_id", "counter", "a", "b"]
     for p in res.points:                                     # finished folders are complete
-        assert sorted(os.listdir(p.directory)) == ["metrics.json", "params.json", "tiny.ipynb"]
+        assert sorted(os.listdir(p.directory)) == ["kernel.log", "metrics.json", "params.json", "tiny.ipynb"]
         meta = json.loads((p.directory / "params.json").read_text())
         assert meta["parameters"] == p.parameters and meta["point_id"] == p.id
     assert not list(res.sweep_dir.glob(".tmp-*"))
@@ -170,6 +176,7 @@ def test_crash_mid_point_is_not_finished(tmp_path, capsys):
     assert not bad.directory.exists() and not bad.finished
     assert all(p.finished for p in res.points if p is not bad)
     assert (res.sweep_dir / ".failed" / f"{bad.id}.ipynb").exists()
+    assert "fd 2 of the kernel at a=2" in (res.sweep_dir / ".failed" / f"{bad.id}.kernel.log").read_text()
     assert {int(r["a"]) for r in read_table(res.table)} == {1}
     assert not list(res.sweep_dir.glob(".tmp-*"))
     # the CLI reports the failure with a non-zero exit status and resumes the failed point only
@@ -260,8 +267,9 @@ def test_points_record_their_runtime_and_resume_warns_when_it_changes(finished, 
 
 # ---- on Dask: a real LocalCluster of two worker processes ------------------------------------
 def _table_values(path):
-    """The rows' parameters a, b and metrics row, y, as a set (the order of completion varies)."""
-    return {(r["a"], r["b"], r["row"], r["y"]) for r in read_table(path)}
+    """The rows' parameters a, b and metrics row, y, env, as a set (the order of completion
+    varies)."""
+    return {(r["a"], r["b"], r["row"], r["y"], r["env"]) for r in read_table(path)}
 
 
 def test_local_cluster_equals_serial(tmp_path):
@@ -271,11 +279,19 @@ def test_local_cluster_equals_serial(tmp_path):
         d.mkdir()
     a = sweep.run_sweep(make_spec(serial_dir, grid={"a": [1, 2], "b": [0.5, 4.0]}), threads=1,
                         progress=False, serial=True)
+    keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+    before = {k: os.environ.get(k) for k in keys}
     b = sweep.run_sweep(make_spec(dask_dir, grid={"a": [1, 2], "b": [0.5, 4.0]}), threads=1,
                         progress=False, workers=2)
     assert len(a.ran) == len(b.ran) == 4 and not b.failed
     # the same numbers (the counter file's path, and so the ids, differ between the two)
     assert _table_values(a.table) == _table_values(b.table)
+    # the kernel's thread counts are the point's, its malloc setting the driver's (a Dask
+    # nanny sets MALLOC_TRIM_THRESHOLD_=65536 and the thread counts to 1 for its workers)
+    want = (f"OMP_NUM_THREADS=1;MKL_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;PFODE_THREADS=1;"
+            f"MALLOC_TRIM_THRESHOLD_={os.environ.get('MALLOC_TRIM_THRESHOLD_', '-')}")
+    assert {r["env"] for r in read_table(b.table)} == {want}
+    assert {k: os.environ.get(k) for k in keys} == before    # and this process's are unchanged
     assert sorted(runs(dask_dir)) == sorted(runs(serial_dir))      # each point executed once
     assert not list(b.sweep_dir.glob(".tmp-*"))
 
@@ -366,3 +382,35 @@ def test_a_second_driver_is_refused(tmp_path):
         first.wait()
     res = sweep.run_sweep(spec, threads=1, progress=False, serial=True)   # a dead driver's lock
     assert len(res.ran) == 1 and not (sweep_dir / ".lock").exists()
+
+
+def test_write_table_cells(tmp_path):
+    """The table's cells read back as what was recorded: floats exactly (shortest repr), NaN
+    as ``nan``, a list parameter as JSON, a metric a point does not record as an empty cell;
+    columns point_id, parameters (first seen), metrics (first seen), run_*; a metric that
+    contradicts its parameter is refused."""
+    pts = []
+    for i, (params, rows) in enumerate([
+            ({"a": 1, "w": [1, 2]}, [{"y": 0.1 + 0.2, "ok": True}, {"y": float("nan")}]),
+            ({"a": 2, "w": [3], "c": "x"}, [{"z": 1e-300, "a": 2}])]):
+        d = tmp_path / f"p{i}"
+        d.mkdir()
+        record.save_metrics(rows, d / "metrics.json")
+        (d / "params.json").write_text(json.dumps({"runtime": {"threads": 1, "cpu": "c"}}))
+        pts.append(sweep.Point(f"p{i}", params, params, d))
+    pts.append(sweep.Point("p9", {"a": 9}, {"a": 9}, tmp_path / "p9"))      # not finished
+    path = sweep.write_table(tmp_path, pts)
+    with open(path) as f:
+        header = next(csv.reader(f))
+    assert header == ["point_id", "a", "w", "c", "y", "ok", "z", "run_threads", "run_cpu", "run_torch"]
+    t = read_table(path)
+    assert [r["point_id"] for r in t] == ["p0", "p0", "p1"]
+    assert float(t[0]["y"]) == 0.1 + 0.2 and t[0]["ok"] == "True" and t[0]["z"] == ""
+    assert t[1]["y"] == "nan" and t[1]["ok"] == ""
+    assert json.loads(t[0]["w"]) == [1, 2] and t[0]["c"] == "" and t[2]["c"] == "x"
+    assert float(t[2]["z"]) == 1e-300 and t[2]["a"] == "2"
+    assert t[0]["run_threads"] == "1" and t[0]["run_cpu"] == "c" and t[0]["run_torch"] == ""
+    record.save_metrics([{"a": 3}], tmp_path / "p1" / "metrics.json")
+    with pytest.raises(sweep.SweepError, match="metric 'a' = 3 clashes with the parameter a = 2"):
+        sweep.write_table(tmp_path, pts)
+    assert read_table(path) == t                              # the old table is kept

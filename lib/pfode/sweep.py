@@ -46,18 +46,21 @@ What the runner does, in order:
    *all* of the point's parameters (changing a fixed parameter changes every id, so stale
    results are never reused);
 3. runs each unfinished point as one task (:func:`run_point`): papermill in a kernel of its own
-   (kernel ``python3``, working directory the notebook's folder) started with the point's
-   environment passed explicitly (``OMP_NUM_THREADS`` and ``PFODE_THREADS`` from the threads,
-   the spec's ``env``), in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook
+   (kernel ``python3``, working directory the notebook's folder, talking over Unix sockets, so
+   that kernels started at once cannot race for a TCP port) started with the point's
+   environment passed explicitly (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
+   ``OPENBLAS_NUM_THREADS`` and ``PFODE_THREADS`` from the threads; the driver's
+   ``MALLOC_TRIM_THRESHOLD_``, not the one a Dask nanny gives its workers; the spec's ``env``), in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook
    records its numbers with :func:`pfode.record.save_metrics` (the path is in
    ``$PFODE_METRICS``). When the notebook and its metrics are complete the folder is renamed
-   atomically to ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json`` and
-   ``metrics.json``). A folder with that name *is* the "finished" marker: a killed driver or
+   atomically to ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json``,
+   ``metrics.json`` and the kernel's stderr, ``kernel.log``). A folder with that name *is* the "finished" marker: a killed driver or
    worker leaves only ``.tmp-*`` folders, removed by the runner, and finished points are
    skipped. When a Dask worker dies in the middle of a point the scheduler gives the point to
    another worker; a point already finished is not run again;
 4. a point that raises is reported by id and parameters, its executed notebook kept under
-   ``results/<sweep>/.failed/<id>.ipynb``, and the other points still run;
+   ``results/<sweep>/.failed/<id>.ipynb`` (its kernel's stderr next to it, ``<id>.kernel.log``),
+   and the other points still run;
 5. rebuilds ``results/<sweep>/table.csv`` (written to a temporary file, then ``os.replace``):
    one row per metrics row of every finished point of the spec, with columns ``point_id``,
    the parameters, then the metrics, then where each point ran (``run_threads``, ``run_cpu``,
@@ -72,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import hashlib
 import itertools
 import json
@@ -438,10 +440,23 @@ def _check_points_against(spec: Spec, allowed: dict, points: Sequence[Point]) ->
                 raise SpecError(f"{spec.path.name}: point {json.dumps(point.own)}: {exc}") from None
 
 
+# Set by a Dask nanny in its worker's environment (``distributed.nanny.pre-spawn-environ``;
+# the workers of a ``dask worker`` command have it): the thread counts are set per point below;
+# the malloc setting (glibc gives freed memory back at once) made a chapter 9 point 1.7 times
+# slower in a kernel that inherited it, so a point gets the driver's value (unset: unset).
+_DRIVER_ENV = ("MALLOC_TRIM_THRESHOLD_",)
+
+
 def point_task(spec: Spec, ipynb: Path, point: Point, sweep_dir: Path, threads: int) -> dict:
-    """Everything :func:`run_point` needs for ``point``, as plain data (it travels to a worker)."""
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           THREADS_ENV: str(threads), "OMP_WAIT_POLICY": "PASSIVE", **spec.env}
+    """Everything :func:`run_point` needs for ``point``, as plain data (it travels to a worker).
+
+    ``env`` is what the kernel's environment must hold on top of the worker's: the thread
+    counts, the driver's values of :data:`_DRIVER_ENV` (``None``: removed), the spec's ``env``.
+    """
+    n = str(threads)
+    env = {**{k: os.environ.get(k) for k in _DRIVER_ENV}, "OMP_NUM_THREADS": n,
+           "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, THREADS_ENV: n,
+           "OMP_WAIT_POLICY": "PASSIVE", **spec.env}
     return {"sweep": spec.sweep, "notebook": spec.notebook.name, "ipynb": str(ipynb),
             "cwd": str(spec.notebook.parent), "kernel": spec.kernel, "timeout": spec.cell_timeout,
             "id": point.id, "parameters": point.parameters, "own": point.own,
@@ -471,11 +486,18 @@ def run_point(task: dict) -> dict:
     out_nb = tmp / f"{Path(task['notebook']).stem}.ipynb"
     metrics = tmp / "metrics.json"
     env = {**os.environ, **task["env"], METRICS_ENV: str(metrics), **_gpu_env(task)}
+    env = {k: v for k, v in env.items() if v is not None}
     start = time.perf_counter()
     ok = False
-    km = KernelManager(kernel_name=task["kernel"])
+    # Unix sockets, at an absolute and short path (a socket path has at most 107 bytes): kernels
+    # started at once by two workers cannot race for a TCP port (a kernel then dies with
+    # "Address already in use"), and nothing is open to the network.
+    sockets = tempfile.mkdtemp(prefix="pfode-kernel-") if os.name == "posix" else None
+    km = (KernelManager(kernel_name=task["kernel"], transport="ipc", ip=os.path.join(sockets, "k"))
+          if sockets else KernelManager(kernel_name=task["kernel"]))
     try:
-        km.start_kernel(env=env, cwd=task["cwd"])
+        with open(tmp / "kernel.log", "w") as log:             # the kernel's own stderr
+            km.start_kernel(env=env, cwd=task["cwd"], stderr=log)
         papermill.execute_notebook(
             task["ipynb"], str(out_nb), parameters=task["parameters"], kernel_name=task["kernel"],
             km=km, progress_bar=False, log_output=False, execution_timeout=task["timeout"])
@@ -497,16 +519,20 @@ def run_point(task: dict) -> dict:
             shutil.rmtree(point_dir)
         os.rename(tmp, point_dir)                             # atomic: now it is finished
         ok = True
-        (sweep_dir / ".failed" / f"{task['id']}.ipynb").unlink(missing_ok=True)
+        for old in (sweep_dir / ".failed").glob(f"{task['id']}.*"):
+            old.unlink(missing_ok=True)
         return {"id": task["id"], "status": "ran", "wall_s": wall}
     finally:
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+        if sockets:
+            shutil.rmtree(sockets, ignore_errors=True)
         if not ok:
             failed = sweep_dir / ".failed"
             failed.mkdir(exist_ok=True)
-            if out_nb.exists():
-                shutil.copy2(out_nb, failed / f"{task['id']}.ipynb")
+            for src, suffix in ((out_nb, ".ipynb"), (tmp / "kernel.log", ".kernel.log")):
+                if src.exists():
+                    shutil.copy2(src, failed / f"{task['id']}{suffix}")
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -528,11 +554,11 @@ def _gpu_env(task: dict) -> dict:
 
 
 def _cell(v: Any) -> Any:
-    if v is None:
-        return ""
+    """A table cell: lists and mappings as compact JSON, NaN as ``nan`` (an empty cell is a
+    missing value)."""
     if isinstance(v, (list, dict)):
         return json.dumps(v, separators=(",", ":"))
-    return v
+    return "nan" if isinstance(v, float) and v != v else v
 
 
 RUN_COLUMNS = ("threads", "cpu", "torch")
@@ -566,39 +592,29 @@ def write_table(sweep_dir: Path, points: Sequence[Point]) -> Path:
     """(Re)build ``<sweep_dir>/table.csv`` from the finished points among ``points``.
 
     One row per metrics row; columns ``point_id``, every parameter (in first-seen order),
-    then every metric. A metric named like a parameter must carry the same value (else
-    :class:`SweepError`). Written to a temporary file and renamed into place.
+    every metric, then ``run_threads``, ``run_cpu``, ``run_torch``. A metric named like a
+    parameter must carry the same value (else :class:`SweepError`). Lists and mappings are
+    written as JSON, a missing value as an empty cell; the file is replaced atomically.
     """
-    param_cols: list[str] = []
-    metric_cols: list[str] = []
-    rows = []
-    for p in points:
-        if not p.finished:
-            continue
-        for k in p.parameters:
-            if k not in param_cols:
-                param_cols.append(k)
+    import pandas as pd
+
+    rows, params = [], {}
+    for p in (p for p in points if p.finished):
+        params.update(dict.fromkeys(p.parameters))
+        run = {f"run_{k}": v for k, v in _point_runtime(p).items() if k in RUN_COLUMNS}
         for m in load_metrics(p.directory / "metrics.json"):
-            for k, v in m.items():
-                if k in p.parameters:
-                    if v != p.parameters[k]:
-                        raise SweepError(f"point {p.id}: metric {k!r} = {v!r} clashes with the "
-                                         f"parameter {k} = {p.parameters[k]!r}")
-                elif k not in metric_cols:
-                    metric_cols.append(k)
-            rows.append({"point_id": p.id, **p.parameters,
-                         **{k: v for k, v in m.items() if k not in p.parameters},
-                         **{f"run_{k}": v for k, v in _point_runtime(p).items() if k in RUN_COLUMNS}})
-    metric_cols = [c for c in metric_cols if c not in param_cols and c != "point_id"]
+            for k in m.keys() & p.parameters.keys():
+                if m[k] != p.parameters[k]:
+                    raise SweepError(f"point {p.id}: metric {k!r} = {m[k]!r} clashes with the "
+                                     f"parameter {k} = {p.parameters[k]!r}")
+            rows.append({k: _cell(v) for k, v in {**m, **p.parameters, "point_id": p.id, **run}.items()})
     run_cols = [f"run_{k}" for k in RUN_COLUMNS]
-    cols = ["point_id", *param_cols, *metric_cols, *run_cols]
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    first = ["point_id", *params]
+    metrics = dict.fromkeys(k for r in rows for k in r if k not in first and k not in run_cols)
+    table = pd.DataFrame(rows, columns=[*first, *metrics, *run_cols], dtype=object)
     path = sweep_dir / "table.csv"
     with atomic_write(path, newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: _cell(row.get(k)) for k in cols})
+        table.to_csv(f, index=False, na_rep="", lineterminator="\n")
     return path
 
 
@@ -693,7 +709,7 @@ def run_sweep(spec_path: str | os.PathLike, *, results_dir: str | os.PathLike | 
             runner = (_serial(tasks) if serial or not tasks else
                       _on_dask(tasks, spec, threads, workers, scheduler, out))
             try:
-                for task, outcome in _progress(runner, len(points), len(result.skipped), spec.sweep, progress):
+                for task, outcome in _progress(runner, len(points), len(result.skipped), sweep_dir, progress):
                     if isinstance(outcome, BaseException):
                         msg = _short_error(outcome)
                         result.failed[task["id"]] = msg
@@ -731,17 +747,19 @@ def _serial(tasks):
             yield task, exc
 
 
-def _progress(runner, total: int, initial: int, name: str, enabled: bool):
+def _progress(runner, total: int, initial: int, sweep_dir: Path, enabled: bool):
     """The runner's outcomes, with a bar of finished points and the running / failed counts."""
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=initial, desc=name, unit="point", disable=not enabled,
+    bar = tqdm(total=total, initial=initial, desc=sweep_dir.name, unit="point", disable=not enabled,
                file=sys.stderr)
     failed = 0
     try:
         for task, outcome in runner:
             failed += isinstance(outcome, BaseException)
+            running = len(list(sweep_dir.glob(".tmp-*")))       # a point at work has one
+            bar.set_postfix_str(f"running {running}, failed {failed}, last {task['id'][:32]}",
+                                refresh=False)
             bar.update(1)
-            bar.set_postfix_str(f"failed {failed}, last {task['id'][:32]}")
             yield task, outcome
     finally:
         bar.close()
@@ -779,10 +797,10 @@ def _on_dask(tasks, spec: Spec, threads: int, workers: int | None, scheduler: st
                                  resources=resources): t for t in tasks}
         for fut in distributed.as_completed(futures):
             try:
-                fut.result()
-                yield futures[fut], None
+                outcome = fut.result()
             except Exception as exc:   # noqa: BLE001 - the point failed; the others go on
-                yield futures[fut], exc
+                outcome = exc
+            yield futures[fut], outcome
     finally:
         client.close()
         if cluster is not None:
@@ -795,6 +813,7 @@ def local_cluster(workers: int | None = None, threads: int = 2, gpu: int = 0):
     least 1; with ``gpu``, one worker per visible GPU, each holding the resource ``GPU: 1``)."""
     import logging
 
+    import dask
     import distributed
     if gpu:
         import torch
@@ -804,9 +823,13 @@ def local_cluster(workers: int | None = None, threads: int = 2, gpu: int = 0):
         workers, resources = workers or count, {"GPU": 1}
     else:
         workers, resources = workers or max(1, (os.cpu_count() or 1) // threads), None
-    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    resources=resources, dashboard_address=":0",
-                                    silence_logs=logging.ERROR)
+    # A nanny writes distributed.nanny.pre-spawn-environ (thread counts 1, a malloc setting)
+    # into *this* process's os.environ before it spawns its worker: not here. The worker only
+    # waits on its kernel, which gets its thread counts from the point's task.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
+        return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        resources=resources, dashboard_address=":0",
+                                        silence_logs=logging.ERROR)
 
 
 def _short_error(exc: BaseException) -> str:

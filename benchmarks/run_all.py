@@ -1,5 +1,8 @@
 """Run the pfode benchmarks and write benchmarks/results.md and benchmarks/results.json.
 
+Also runs bench_memorisation.py, bench_attention.py and bench_sweep.py, which write their own
+.md / .json files (the sweep runner's ratio is summarised at the end of results.md).
+
     .venv/bin/python benchmarks/run_all.py           # full run (or: make bench)
     .venv/bin/python benchmarks/run_all.py --quick   # small smoke run, printed only
 
@@ -24,6 +27,7 @@ import bench_attention  # noqa: E402
 import bench_bdf  # noqa: E402
 import bench_instability  # noqa: E402
 import bench_memorisation  # noqa: E402
+import bench_sweep  # noqa: E402
 import bench_velocity  # noqa: E402
 from bench_common import machine_info  # noqa: E402
 
@@ -40,6 +44,20 @@ def _dur(sec):
 
 def _s(x):
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def sweep_summary() -> str:
+    """The sweep runner's ratio, from the last ``bench_sweep.py`` run (``sweep.json``)."""
+    path = HERE / "sweep.json"
+    if not path.exists():
+        return ""
+    r = json.loads(path.read_text())
+    s, w = min(r["wall_s"]["serial"]), min(r["wall_s"]["workers 2"])
+    return ("# The sweep runner\n\n"
+            f"The chapter 9 spec trimmed to side = {r['sides']}: `--workers 2` (a local Dask "
+            f"cluster) took **{w / s:.2f}×** the wall time of `--serial` ({w:.0f} s against "
+            f"{s:.0f} s), the same table both ways: {r['tables_equal']} "
+            "(`benchmarks/bench_sweep.py`, `benchmarks/sweep.md`).\n")
 
 
 def render(info, fig, vel, quick, omp=None, bdf=None) -> str:
@@ -264,7 +282,7 @@ def main(argv=None):
         data = json.loads((HERE / "results.json").read_text())
         (HERE / "results.md").write_text(render(data["machine"], data["instability_map"],
                                                 data["velocity"], False, data.get("omp"),
-                                                data.get("bdf")))
+                                                data.get("bdf")) + "\n" + sweep_summary())
         return
     if args.omp_probe:
         print(PROBE_TAG + json.dumps(omp_probe(args.quick, args.seed)), flush=True)
@@ -291,11 +309,13 @@ def main(argv=None):
         print("\n" + render(info, fig, vel, True, omp, bdf))
         bench_memorisation.main(quick=True)
         bench_attention.main(["--quick"])
+        bench_sweep.main(["--quick"])
         return
     (HERE / "results.json").write_text(json.dumps(
         {"machine": info, "command": COMMAND, "instability_map": fig, "velocity": vel,
          "omp": omp, "bdf": bdf}, indent=1, default=float))
-    (HERE / "results.md").write_text(render(info, fig, vel, False, omp, bdf))
+    bench_sweep.main([])                 # writes sweep.md / .json, summarised in results.md
+    (HERE / "results.md").write_text(render(info, fig, vel, False, omp, bdf) + "\n" + sweep_summary())
     print(f"wrote {HERE / 'results.md'} and {HERE / 'results.json'}")
     bench_memorisation.main()            # writes memorisation.md / .json
     bench_attention.main([])             # writes attention.md / .json

@@ -80,3 +80,12 @@ def test_a_count_moves_only_with_patches_at_the_threshold(checker, table):
     k = int(near.get(pid, 1)) or 1
     assert "p_unstable" not in outside(checker, moved(old, pid, k), old)
     assert "p_unstable" in outside(checker, moved(old, pid, k + 1), old)
+
+
+def test_the_committed_rerun_reproduces_the_table(checker, table):
+    """results/reruns/dimension_default: the default sweep re-run on a local Dask cluster of two
+    workers, on another processor, with a notebook that records more columns."""
+    rerun = pd.read_csv(ROOT / "results" / "reruns" / "dimension_default" / "table.csv")
+    assert set(rerun["run_cpu"]) != {"Intel(R) Xeon(R) Processor"} and set(rerun["run_threads"]) == {1}
+    rows = checker.compare(rerun, table)
+    assert len(rows) == 72 and all(ok for *_, ok in rows)

@@ -414,3 +414,14 @@ def test_write_table_cells(tmp_path):
     with pytest.raises(sweep.SweepError, match="metric 'a' = 3 clashes with the parameter a = 2"):
         sweep.write_table(tmp_path, pts)
     assert read_table(path) == t                              # the old table is kept
+
+
+def test_core_does_not_import_dask():
+    """Dask is the [sweep] extra: the library, and the runner until it runs on Dask, work
+    without it."""
+    import subprocess
+    import sys
+    code = ("import sys, pfode, pfode.sweep; "
+            "print(sorted(m for m in ('distributed', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

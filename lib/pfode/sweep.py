@@ -50,14 +50,15 @@ What the runner does, in order:
    that kernels started at once cannot race for a TCP port) started with the point's
    environment passed explicitly (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
    ``OPENBLAS_NUM_THREADS`` and ``PFODE_THREADS`` from the threads; the driver's
-   ``MALLOC_TRIM_THRESHOLD_``, not the one a Dask nanny gives its workers; the spec's ``env``), in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook
-   records its numbers with :func:`pfode.record.save_metrics` (the path is in
-   ``$PFODE_METRICS``). When the notebook and its metrics are complete the folder is renamed
-   atomically to ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json``,
-   ``metrics.json`` and the kernel's stderr, ``kernel.log``). A folder with that name *is* the "finished" marker: a killed driver or
-   worker leaves only ``.tmp-*`` folders, removed by the runner, and finished points are
-   skipped. When a Dask worker dies in the middle of a point the scheduler gives the point to
-   another worker; a point already finished is not run again;
+   ``MALLOC_TRIM_THRESHOLD_``, not the one a Dask nanny gives its workers; the spec's
+   ``env``), in a temporary folder ``results/<sweep>/.tmp-<id>-*``; the notebook records its
+   numbers with :func:`pfode.record.save_metrics` (the path is in ``$PFODE_METRICS``). When
+   the notebook and its metrics are complete the folder is renamed atomically to
+   ``results/<sweep>/<id>/`` (holding ``<notebook>.ipynb``, ``params.json``, ``metrics.json``
+   and the kernel's stderr, ``kernel.log``). A folder with that name *is* the "finished"
+   marker: a killed driver or worker leaves only ``.tmp-*`` folders, removed by the runner,
+   and finished points are skipped. When a Dask worker dies in the middle of a point the
+   scheduler gives the point to another worker; a point already finished is not run again;
 4. a point that raises is reported by id and parameters, its executed notebook kept under
    ``results/<sweep>/.failed/<id>.ipynb`` (its kernel's stderr next to it, ``<id>.kernel.log``),
    and the other points still run;

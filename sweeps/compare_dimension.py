@@ -74,17 +74,16 @@ def compare(new: pd.DataFrame, old: pd.DataFrame) -> list[tuple[str, str, float,
             excess = np.asarray(np.abs(a - b) - tol, dtype=float)
             d = float(np.nanmax(np.abs(a - b)))
             out.append((c, "BDF, absolute (per row)", d, float(np.nanmax(tol)), bool(np.nanmax(excess) <= 0)))
-        elif c.removesuffix("_lo").removesuffix("_hi") in COUNTS:
-            base = c.removesuffix("_lo").removesuffix("_hi")
-            q, what = samples[COUNTS[base]], COUNTS[base]
-            threshold = 0.0 if what == "log_lambda" else old.xs("summary", level="kind")["r_over_n"]
-            tol = BDF_REL * samples["z2_over_n"] * (0.5 if what == "log_lambda" else 1.0)
-            near = ((q - (threshold if np.isscalar(threshold) else
-                          q.index.get_level_values("point_id").map(threshold))).abs() <= tol)
-            allowed = near.groupby(level="point_id").sum() / samples.groupby(level="point_id").size()
+        elif (base := c.removesuffix("_lo").removesuffix("_hi")) in COUNTS:
+            what = COUNTS[base]
+            r_over_n = old.xs("summary", level="kind")["r_over_n"].droplevel("index")
+            pid = samples.index.get_level_values("point_id")
+            threshold = 0.0 if what == "log_lambda" else pid.map(r_over_n).to_numpy()
+            scale = 0.5 if what == "log_lambda" else 1.0      # log lambda: e ||z||^2 / (2n)
+            near = (samples[what] - threshold).abs() <= scale * BDF_REL * samples["z2_over_n"]
+            allowed = near.groupby(level="point_id").mean()   # patches at the threshold / N
             diff = (a - b).abs().xs("summary", level="kind").droplevel("index")
-            d = float(diff.max())
-            out.append((c, "count", d, float(allowed.max()),
+            out.append((c, "count", float(diff.max()), float(allowed.max()),
                         bool((diff <= allowed.reindex(diff.index) + 1e-12).all())))
         else:
             d = float(np.nanmax(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))) \
